@@ -1,0 +1,129 @@
+#include "CLuaSupport.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// Shared by every thread (coroutine) of one state: lua_getallocf hands it back.
+typedef struct {
+    size_t used;
+    size_t limit;
+    // While a host (Swift) function runs, allocations may not fail: a failing allocation
+    // raises a Lua error, and that must never unwind through Swift frames.
+    int in_host;
+    double deadline;
+    int budget_ms;
+} lunar_state_info;
+
+static void *lunar_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    lunar_state_info *info = (lunar_state_info *)ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        info->used -= old;
+        return NULL;
+    }
+    if (info->limit && nsize > old && info->used + (nsize - old) > info->limit && !info->in_host) {
+        return NULL;
+    }
+    void *block = realloc(ptr, nsize);
+    if (block) info->used = info->used - old + nsize;
+    return block;
+}
+
+double lunar_monotonic_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static lunar_state_info *info_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (lunar_state_info *)ud;
+}
+
+static void lunar_deadline_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lunar_state_info *info = info_of(L);
+    if (info->deadline > 0 && lunar_monotonic_now() > info->deadline) {
+        luaL_error(L, "stopped: ran past its time budget of %d ms", info->budget_ms);
+    }
+}
+
+lua_State *lunar_newstate(size_t memory_limit) {
+    lunar_state_info *info = calloc(1, sizeof(lunar_state_info));
+    if (!info) return NULL;
+    info->limit = memory_limit;
+    lua_State *L = lua_newstate(lunar_alloc, info);
+    if (!L) {
+        free(info);
+        return NULL;
+    }
+    // Checked every 1000 VM instructions: cheap, and prompt enough for a 1 s budget.
+    lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, 1000);
+    return L;
+}
+
+void lunar_close(lua_State *L) {
+    lunar_state_info *info = info_of(L);
+    lua_close(L);
+    free(info);
+}
+
+void lunar_set_memory_limit(lua_State *L, size_t limit) { info_of(L)->limit = limit; }
+size_t lunar_memory_used(lua_State *L) { return info_of(L)->used; }
+
+void lunar_set_deadline(lua_State *L, double deadline, int budget_ms) {
+    lunar_state_info *info = info_of(L);
+    info->deadline = deadline;
+    info->budget_ms = budget_ms;
+}
+
+static int lunar_trampoline(lua_State *L) {
+    lunar_host_function fn = (lunar_host_function)lua_touserdata(L, lua_upvalueindex(1));
+    void *context = lua_touserdata(L, lua_upvalueindex(2));
+    lunar_state_info *info = info_of(L);
+    info->in_host++;
+    int results = fn(L, context);
+    info->in_host--;
+    if (results < 0) {
+        return lua_error(L);  // the message is on top; raised here, in C, never in Swift
+    }
+    return results;
+}
+
+void lunar_push_host_function(lua_State *L, lunar_host_function fn, void *context) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushlightuserdata(L, context);
+    lua_pushcclosure(L, lunar_trampoline, 2);
+}
+
+static int lunar_traceback_handler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+            msg = lua_tostring(L, -1);
+        } else {
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+        }
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int lunar_pcall(lua_State *L, int nargs, int nresults) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, lunar_traceback_handler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+void lunar_pop(lua_State *L, int n) { lua_pop(L, n); }
+void lunar_newtable(lua_State *L) { lua_newtable(L); }
+int lunar_registryindex(void) { return LUA_REGISTRYINDEX; }
+const char *lunar_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstring(L, idx, len); }
+int lunar_isnoneornil(lua_State *L, int idx) { return lua_isnoneornil(L, idx); }
+void lunar_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
+int lunar_upvalueindex(int i) { return lua_upvalueindex(i); }
