@@ -37,9 +37,10 @@ let package = Package(
         .target(
             name: "PluginHost",
             dependencies: [
-                "LuaBridge", "WebSocketHub",
+                "CLua", "LuaBridge", "WebSocketHub",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["lua"]
         ),
         // Layer 4: HTTP, files, safety, config, watcher.
         .target(

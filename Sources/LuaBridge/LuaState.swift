@@ -161,3 +161,11 @@ private func hostFunctionEntry(_ L: OpaquePointer?, _ context: UnsafeMutableRawP
         return -1
     }
 }
+
+extension LuaState {
+    /// Gives the running entry into Lua a fresh time budget (one per plugin hook or handler).
+    public func restartBudget() {
+        let budget = budgetMilliseconds
+        lunar_set_deadline(L, budget > 0 ? lunar_monotonic_now() + Double(budget) / 1000 : 0, Int32(budget))
+    }
+}

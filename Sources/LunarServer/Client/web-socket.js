@@ -20,13 +20,15 @@ url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
 
 // One session per page load: the server keeps the frames it sends us while we are away and
 // replays them when we come back with the same session id and our frame count.
-const sessionId = globalThis.crypto?.randomUUID?.() ??
-  Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+// randomUUID exists only in secure contexts (not on http://192.168.x.y), hence the fallback.
+const sessionId = globalThis.crypto?.randomUUID?.() ?? Array.from(
+  crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 let received = 0; // server frames received in this session, hello frames excluded
 let boot; // the server's boot id from the first hello; a different one means it restarted
 let ready = false; // the current socket is open and its hello arrived
 let unloading = false;
 let backoff = BACKOFF_FIRST_MS;
+let reconnectTimer;
 const outbox = []; // JSON texts sent while not ready, flushed in order after the next hello
 // Server messages are handled one after the other, each after the previous import finished,
 // so that `sendImport(module that calls on("x"))` followed by `send("x")` works.
@@ -42,6 +44,7 @@ let loaded = typeof document === 'undefined' || document.readyState === 'complet
 const held = []; // [event, data] in arrival order
 
 function connect() {
+  clearTimeout(reconnectTimer); // a timer left from before a back/forward-cache stay
   ready = false;
   url.search = `?session=${encodeURIComponent(sessionId)}&ack=${received}`;
   let socket;
@@ -64,7 +67,7 @@ function connect() {
 
 function reconnectLater() {
   if (unloading) return;
-  setTimeout(() => unloading || connect(), backoff);
+  reconnectTimer = setTimeout(() => unloading || connect(), backoff);
   backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
 }
 
@@ -119,8 +122,9 @@ async function handle(message) {
       if (!request) break; // timed out already, or not ours
       pending.delete(message.id);
       clearTimeout(request.timer);
-      if (message.error !== undefined && message.error !== null) request.reject(new Error(String(message.error)));
-      else request.resolve(message.response);
+      const { error, response } = message;
+      if (error === undefined || error === null) request.resolve(response);
+      else request.reject(new Error(String(error)));
       break;
     }
     // Any other type is for other clients of the channel; ignore it.
@@ -163,7 +167,8 @@ function postWithId(message) {
     // The timeout runs from the call, across reconnects: a replayed answer still counts.
     const timer = setTimeout(() => {
       pending.delete(id);
-      reject(new Error(`[lunar] no response to message ${id} within ${RESPONSE_TIMEOUT_MS / 1000} s`));
+      const seconds = RESPONSE_TIMEOUT_MS / 1000;
+      reject(new Error(`[lunar] no response to message ${id} within ${seconds} s`));
     }, RESPONSE_TIMEOUT_MS);
     pending.set(id, { resolve, reject, timer });
   });
@@ -233,6 +238,7 @@ export function createHotContext(moduleUrl) {
 
 // Leaving the page: do not reconnect. If it comes back from the back/forward cache, resume the
 // same session, so the server replays what the page missed while it was frozen.
+// The close code 1000 tells the server that the page left (see docs/PROTOCOL.md).
 addEventListener('pagehide', () => {
   unloading = true;
   webSocket?.close(1000, 'page hidden');
@@ -246,7 +252,8 @@ addEventListener('pageshow', (event) => {
 
 globalThis.__lunar = {
   get webSocket() { return webSocket; },
-  webSocketOpened, sendMessage, sendMessageWaitForResponse, on, off, send, request, createHotContext,
+  webSocketOpened, sendMessage, sendMessageWaitForResponse,
+  on, off, send, request, createHotContext,
   get sessionId() { return sessionId; },
   get received() { return received; },
   get boot() { return boot; },
