@@ -1,0 +1,33 @@
+"""Autobahn|Testsuite (wstest -m fuzzingclient) against Lunar's /wds, with an echo plugin.
+
+Cases: 1.* .. 7.* and 12.1.* by default; AUTOBAHN_CASES="*" (or any comma-separated list)
+overrides them, e.g. for a full run by hand:
+
+    AUTOBAHN_CASES='*' .venv/bin/python -m pytest Tests/e2e/test_autobahn.py -s
+
+OK, NON-STRICT, INFORMATIONAL and UNIMPLEMENTED pass (12.* are UNIMPLEMENTED when the server
+does not negotiate permessage-deflate); any FAILED fails the test. The HTML report is left in
+pytest's tmp folder (path printed).
+"""
+
+import pytest
+
+from lunar_harness import AUTOBAHN_DIR, autobahn_cases, copy_tree, run_autobahn, \
+    summarize_autobahn
+
+pytestmark = pytest.mark.autobahn
+
+
+@pytest.mark.timeout(1800)
+def test_autobahn_fuzzingclient(make_server, tmp_path):
+    root = copy_tree(AUTOBAHN_DIR / "echo-project", tmp_path / "project")
+    server = make_server(root)
+    cases = autobahn_cases()
+    results = run_autobahn(server.ws_url, tmp_path / "autobahn", cases)
+    summary = summarize_autobahn(results)
+    print(f"\n{summary}\nreport: {tmp_path / 'autobahn' / 'reports' / 'index.html'}")
+
+    assert results, f"wstest ran no case for {cases}"
+    failed = sorted(cid for cid, r in results.items() if r["behavior"] == "FAILED")
+    assert not failed, f"{len(failed)} Autobahn case(s) FAILED: {', '.join(failed)}\n{summary}"
+    assert server.running, "lunar exited during the Autobahn run:\n" + server.output()[-4000:]
