@@ -62,7 +62,12 @@ if [ "${LUNAR_SKIP_AUTOBAHN:-0}" != 1 ]; then
         if ! "$PY2" -m virtualenv --version >/dev/null 2>&1; then
             log "installing virtualenv for $PY2"
             # 20.15.x is the last virtualenv that runs on Python 2.7.
-            "$PY2" -m pip install -q --disable-pip-version-check 'virtualenv<20.16'
+            venv_log=$(mktemp)
+            if ! "$PY2" -m pip install -q --disable-pip-version-check 'virtualenv<20.16' >"$venv_log" 2>&1; then
+                cat "$venv_log" >&2; rm -f "$venv_log"
+                die "pip install virtualenv for $PY2 failed"
+            fi
+            rm -f "$venv_log"
         fi
         log "creating .venv-autobahn with $REQ2"
         rm -rf .venv-autobahn
