@@ -9,6 +9,7 @@ Fixtures
   browser       session-wide headless Chromium (selenium). Tests share it: call
                 reset_browser(browser) first if you need a blank page and an empty console
   fresh_browser the same driver, reset (about:blank, console cleared) before the test
+  report_summary report_summary(text) adds text to the run's closing summary
 
 Helpers (import them from lunar_harness): console_messages, wait_for_console, clear_console,
 console_errors, reset_browser, make_project, LunarServer.
@@ -24,7 +25,11 @@ from lunar_harness import (  # noqa: F401  (re-exported for tests)
 )
 
 
+_SUMMARY = pytest.StashKey[list]()
+
+
 def pytest_configure(config):
+    config.stash[_SUMMARY] = []
     config.addinivalue_line("markers", "autobahn: the Autobahn|Testsuite run (slow)")
     config.addinivalue_line("markers", "browser: needs headless Chromium")
 
@@ -34,6 +39,23 @@ def pytest_report_header(config):
         return f"lunar binary: {find_lunar_bin()}"
     except FileNotFoundError as e:
         return f"lunar binary: MISSING ({e})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = config.stash.get(_SUMMARY, [])
+    if lines:
+        terminalreporter.section("lunar e2e")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report_summary(request):
+    """report_summary(text): shows text in the run's closing summary (before pytest's last
+    line), whatever the outcome and without -s."""
+    def _add(text):
+        request.config.stash[_SUMMARY].extend(str(text).splitlines())
+    return _add
 
 
 @pytest.hookimpl(hookwrapper=True)
