@@ -1,7 +1,7 @@
 import LuaBridge
 
 /// What the HTTP layer tells the plugins about a request (SPEC §3 `ctx`).
-public struct RequestContext: Sendable {
+public struct HookRequest: Sendable {
     public var method: String
     /// Decoded path, without the query.
     public var path: String

@@ -24,7 +24,7 @@ public final class PluginHost: Sendable {
 
     /// The Lua runtime's entry points, kept as references (touched on the Lua thread only).
     struct Runtime: Sendable {
-        let load, summary, activate, stop, serve, finish, fileChanged, fireTimer: LuaReference
+        let load, summary, activate, stop, serve, finish, filesChanged, fireTimer: LuaReference
         let connection, disconnect, message, binary, consoleError: LuaReference
     }
 
@@ -65,7 +65,7 @@ public final class PluginHost: Sendable {
                 return Runtime(
                     load: field("load"), summary: field("summary"), activate: field("activate"),
                     stop: field("stop"), serve: field("serve"), finish: field("finish"),
-                    fileChanged: field("fileChanged"), fireTimer: field("fireTimer"),
+                    filesChanged: field("filesChanged"), fireTimer: field("fireTimer"),
                     connection: field("connection"), disconnect: field("disconnect"),
                     message: field("message"), binary: field("binary"), consoleError: field("consoleError")
                 )
@@ -155,7 +155,7 @@ public final class PluginHost: Sendable {
 
     // MARK: HTTP hooks
 
-    public func serve(_ request: RequestContext) async -> ServeOutcome {
+    public func serve(_ request: HookRequest) async -> ServeOutcome {
         let runtime = self.runtime
         return await executor.run { lua in
             let base = lua.top
@@ -183,7 +183,7 @@ public final class PluginHost: Sendable {
     }
 
     /// Runs `transform` (when `transform`) and `resolveMimeType` (when `resolve`) on a body.
-    public func finish(_ request: RequestContext, status: Int, body: [UInt8], type: String, transform: Bool, resolve: Bool) async -> FinishOutcome {
+    public func finish(_ request: HookRequest, status: Int, body: [UInt8], type: String, transform: Bool, resolve: Bool) async -> FinishOutcome {
         let runtime = self.runtime
         return await executor.run { lua in
             let base = lua.top
@@ -210,7 +210,7 @@ public final class PluginHost: Sendable {
         }
     }
 
-    private static func push(_ request: RequestContext, into lua: LuaState) {
+    private static func push(_ request: HookRequest, into lua: LuaState) {
         lua_createtable(lua.L, 0, 8)
         for (key, value) in [("method", request.method), ("path", request.path), ("url", request.url)] {
             lua.push(value)
@@ -233,13 +233,33 @@ public final class PluginHost: Sendable {
 
     // MARK: Watching
 
-    /// Tells the plugins a file changed; returns true when a `fileChanged` hook handled it.
+    /// One changed file as `fileChanged` sees it.
+    public struct FileEvent: Sendable {
+        /// The URL path, with its leading `/`.
+        public let path: String
+        /// Absolute.
+        public let file: String
+        /// "add", "change" or "unlink".
+        public let kind: String
+
+        public init(path: String, file: String, kind: String) {
+            self.path = path
+            self.file = file
+            self.kind = kind
+        }
+    }
+
+    /// Gives a batch of changes to the `fileChanged` hooks, and what they leave to the `reload`
+    /// hooks; returns how many changes a `fileChanged` hook handled.
     @discardableResult
-    public func fileChanged(path: String, file: String, kind: String) async -> Bool {
+    public func filesChanged(_ events: [FileEvent]) async -> Int {
         let runtime = self.runtime
         return await executor.run { lua in
-            let results = try? lua.call(runtime.fileChanged, [.table(["path": .string(path), "file": .string(file), "kind": .string(kind)])])
-            return results?.first == .boolean(true)
+            let list = LuaValue.array(events.map {
+                .table(["path": .string($0.path), "file": .string($0.file), "kind": .string($0.kind)])
+            })
+            if case .integer(let handled) = (try? lua.call(runtime.filesChanged, [list]))?.first { return Int(handled) }
+            return 0
         }
     }
 

@@ -522,20 +522,29 @@ end
 
 -- Watching ---------------------------------------------------------------------------------------
 
--- True when a `fileChanged` hook handled the change; otherwise every `reload` hook runs.
-function M.fileChanged(event)
-  for _, record in ipairs(active.list) do
-    local hook = record.plugin.fileChanged
-    if type(hook) == "function" then
-      local ok, result = call(record, "fileChanged", hook, event)
-      if ok and result == true then return true end
+-- One coalesced batch of changes: each goes to every `fileChanged` hook in order until one
+-- returns true (handled); the changes nobody handled go, as one list, to every `reload` hook,
+-- so a burst of 200 files makes one reload. Returns how many changes were handled.
+function M.filesChanged(events)
+  local unhandled, handled = {}, 0
+  for _, event in ipairs(events) do
+    local taken = false
+    for _, record in ipairs(active.list) do
+      local hook = record.plugin.fileChanged
+      if type(hook) == "function" then
+        local ok, result = call(record, "fileChanged", hook, event)
+        if ok and result == true then taken = true break end
+      end
+    end
+    if taken then handled = handled + 1 else unhandled[#unhandled + 1] = event end
+  end
+  if #unhandled > 0 then
+    for _, record in ipairs(active.list) do
+      local hook = record.plugin.reload
+      if type(hook) == "function" then call(record, "reload", hook, unhandled) end
     end
   end
-  for _, record in ipairs(active.list) do
-    local hook = record.plugin.reload
-    if type(hook) == "function" then call(record, "reload", hook, event) end
-  end
-  return false
+  return handled
 end
 
 -- Timers ------------------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+
+/// Terminal output: plain lines ("lunar warn: …"), since a developer reads them, not a log
+/// collector.
+enum TerminalLog {
+    static func logger(level: String) -> Logger {
+        var logger = Logger(label: "lunar") { _ in LineHandler() }
+        logger.logLevel = Logger.Level(rawValue: level == "warn" ? "warning" : level) ?? .info
+        return logger
+    }
+
+    /// One clear message for a user's mistake, on stderr.
+    static func fail(_ message: String) {
+        FileHandle.standardError.write(Data("lunar: error: \(message)\n".utf8))
+    }
+
+    struct LineHandler: LogHandler {
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        // swiftlint:disable:next function_parameter_count
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            let name = level == .warning ? "warn" : level.rawValue
+            let text = "lunar \(name): \(message)\n"
+            if level >= .warning {
+                FileHandle.standardError.write(Data(text.utf8))
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import PluginHost
+import WebSocketHub
+
+/// `/wds`: accepts the upgrade (SPEC §6 Origin rule), then for each socket runs a reader that
+/// hands messages to the plugins and a writer that drains the client's outbound queue.
+/// Framing, masking, ping/pong and permessage-deflate are HummingbirdWebSocket's.
+struct WebSocketEndpoint: Sendable {
+    let hub: Hub
+    let host: PluginHost
+    let policy: OriginPolicy
+    let maxMessageSize: Int
+    let logger: Logger
+    static let path = "/wds"
+    /// Frames waiting for a slow page before it is cut off.
+    static let queueLimit = 4096
+
+    func shouldUpgrade(_ request: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard let target = request.path, target == Self.path || target.hasPrefix(Self.path + "?") else { return .dontUpgrade }
+        guard policy.allows(host: request.authority),
+              policy.allowsWebSocket(origin: request.headerFields[.origin], host: request.authority) else {
+            logger.warning("refused a WebSocket upgrade from origin \(request.headerFields[.origin] ?? "?")")
+            return .dontUpgrade
+        }
+        let query = (try? RequestPath(target: target))?.queryItems ?? [:]
+        let session = query["session"].flatMap { Self.isValidSession($0) ? $0 : nil }
+        let acknowledged = query["ack"].flatMap { UInt64($0) } ?? 0
+        return .upgrade([:]) { inbound, outbound, _ in
+            await self.run(inbound: inbound, outbound: outbound, channel: channel, session: session, acknowledged: acknowledged)
+        }
+    }
+
+    private static func isValidSession(_ session: String) -> Bool {
+        (8 ... 64).contains(session.utf8.count) && session.utf8.allSatisfy {
+            (48 ... 57).contains($0) || (65 ... 90).contains($0) || (97 ... 122).contains($0) || $0 == 45 || $0 == 95
+        }
+    }
+
+    private func run(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
+        session: String?, acknowledged: UInt64
+    ) async {
+        let connection = ClientConnection(queueLimit: Self.queueLimit) { code, reason in
+            // The writer may be stuck on a full socket: try a close frame, then drop the socket.
+            Task {
+                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                try? await Task.sleep(for: .seconds(1))
+                try? await channel.close()
+            }
+        }
+        let joined = hub.connect(session: session, acknowledged: acknowledged, connection: connection)
+        if !joined.resumed { host.connected(joined.clientID) }
+
+        var leaving = false
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.write(connection.frames, to: outbound) }
+            leaving = await read(inbound, outbound: outbound, clientID: joined.clientID, resumable: session != nil)
+            connection.finish()
+            await group.waitForAll()
+        }
+        if hub.disconnected(joined.clientID, connection: connection, leaving: leaving) {
+            host.disconnected(joined.clientID)
+        }
+    }
+
+    private static func write(_ frames: AsyncStream<OutboundFrame>, to outbound: WebSocketOutboundWriter) async {
+        do {
+            for await frame in frames {
+                switch frame {
+                case .text(let text): try await outbound.write(.text(text))
+                case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                case .close(let code, let reason):
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                    return
+                }
+            }
+        } catch {
+            // The socket is gone; the reader sees it end too.
+        }
+    }
+
+    /// Reads messages until the socket ends; returns true when the page said it is leaving.
+    private func read(_ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, clientID: String, resumable: Bool) async -> Bool {
+        var message = ByteBuffer()
+        var isText = true
+        do {
+            for try await frame in inbound {
+                switch frame.opcode {
+                case .text, .binary:
+                    message.clear()
+                    isText = frame.opcode == .text
+                case .continuation: break
+                }
+                var data = frame.data
+                guard message.readableBytes + data.readableBytes <= maxMessageSize else {
+                    logger.info("client \(clientID) sent a message over \(maxMessageSize) bytes: closing it with 1009")
+                    try? await outbound.close(.messageTooLarge, reason: "message larger than maxMessageSize (\(maxMessageSize) bytes)")
+                    return false
+                }
+                message.writeBuffer(&data)
+                guard frame.fin else { continue }
+                if isText {
+                    guard let text = message.getString(at: message.readerIndex, length: message.readableBytes).flatMap({ _ in
+                        String(validating: message.readableBytesView, as: UTF8.self)
+                    }) else {
+                        try? await outbound.close(.dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
+                        return false
+                    }
+                    if resumable, text == #"{"type":"lunar:bye"}"# { return true }
+                    host.received(text: text, from: clientID)
+                } else {
+                    host.received(binary: Array(message.readableBytesView), from: clientID)
+                }
+            }
+        } catch {
+            logger.debug("WebSocket of client \(clientID) ended: \(error)")
+        }
+        return false
+    }
+}

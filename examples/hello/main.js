@@ -1,0 +1,2 @@
+console.log("hello from lunar");
+document.querySelector("p").dataset.loaded = "yes";
