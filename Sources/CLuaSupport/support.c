@@ -43,9 +43,12 @@ static lunar_state_info *info_of(lua_State *L) {
 }
 
 static void lunar_deadline_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
     lunar_state_info *info = info_of(L);
     if (info->deadline > 0 && lunar_monotonic_now() > info->deadline) {
+        // Name the line that was running, like any other Lua error.
+        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
+            luaL_error(L, "%s:%d: stopped: ran past its time budget of %d ms", ar->short_src, ar->currentline, info->budget_ms);
+        }
         luaL_error(L, "stopped: ran past its time budget of %d ms", info->budget_ms);
     }
 }

@@ -160,10 +160,11 @@ public final class LunarServer: Sendable {
             injectionAllowed: config.injectWebSocket, clientModule: ByteBuffer(bytes: clientData)
         )
         let endpoint = WebSocketEndpoint(hub: hub, host: host, policy: policy, maxMessageSize: config.maxMessageSize, logger: logger)
+        // Frames up to 4× the message limit are read, so the limit can be reported with a reason.
+        let maxFrameSize = min(Int(UInt32.max >> 1), config.maxMessageSize * 4)
         let webSocketConfiguration = WebSocketServerConfiguration(
-            // Frames up to 4× the message limit are read so the limit can be reported with a reason.
-            maxFrameSize: min(Int(UInt32.max >> 1), config.maxMessageSize * 4),
-            extensions: [.perMessageDeflate()],
+            maxFrameSize: maxFrameSize,
+            extensions: [.perMessageDeflate(maxDecompressedFrameSize: maxFrameSize)],
             autoPing: .enabled(timePeriod: .seconds(30)),
             validateUTF8: true
         )

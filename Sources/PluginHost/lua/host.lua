@@ -24,8 +24,14 @@ local clients = {}                           -- id -> client object
 
 -- "file:line: message" from an error value, with the plugin named first.
 local function describe(record, what, err)
-  local message = tostring(err)
-  return format("plugin %q (%s) %s failed: %s", record.name or "?", record.file or "?", what, message)
+  -- The traceback's frames inside this runtime say nothing to a plugin author.
+  local lines = {}
+  for line in (tostring(err) .. "\n"):gmatch("(.-)\n") do
+    if not line:find("lua/host.lua:", 1, true) and not line:find("in function 'xpcall'", 1, true) then
+      lines[#lines + 1] = line
+    end
+  end
+  return format("plugin %q (%s) %s failed: %s", record.name or "?", record.file or "?", what, table.concat(lines, "\n"))
 end
 
 local consoleError
