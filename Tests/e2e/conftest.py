@@ -93,8 +93,14 @@ def make_server(lunar_bin, request):
     def _make_server(root=None, *args, env=None, **kwargs):
         kwargs.setdefault("lunar_bin", lunar_bin)
         server = LunarServer(root, args, env, **kwargs)
-        servers.append(server)
-        return server.start()
+        try:
+            server.start()
+        except LunarStartError as e:
+            message = str(e)  # holds the command line and the server's output
+        else:
+            servers.append(server)
+            return server
+        pytest.fail(message, pytrace=False)
 
     yield _make_server
 
