@@ -35,11 +35,13 @@ extension LunarServer {
     func handle(_ changes: [FileChange]) async {
         store.invalidate()
         let pluginFiles = host.pluginFiles
-        if changes.contains(where: { pluginFiles.contains($0.file) || $0.file == config.configFile }) {
+        let isPluginCode: (FileChange) -> Bool = { pluginFiles.contains($0.file) || $0.file == self.config.configFile }
+        if changes.contains(where: isPluginCode) {
             await reloadPlugins()
         }
+        // Plugin code is not page code: editing it reloads the plugins, not the pages.
         let root = config.rootDir
-        let events = changes.filter { $0.file.hasPrefix(root + "/") }.map {
+        let events = changes.filter { $0.file.hasPrefix(root + "/") && !isPluginCode($0) }.map {
             PluginHost.FileEvent(path: String($0.file.dropFirst(root.count)), file: $0.file, kind: $0.kind.rawValue)
         }
         if !events.isEmpty { await host.filesChanged(events) }
