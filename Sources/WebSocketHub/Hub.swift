@@ -105,7 +105,9 @@ public final class Hub: Sendable {
     public func disconnected(_ clientID: String, connection: ClientConnection, leaving: Bool) -> Bool {
         let now = Self.now()
         return state.withLock { state in
-            guard var client = state.clients[clientID], client.connection === connection else { return false }
+            guard var client = state.clients[clientID] else { return false }
+            // A newer socket of the same page took over: this one's end changes nothing.
+            if let current = client.connection, current !== connection { return false }
             client.connection = nil
             if client.replay != nil, !leaving, !client.closing {
                 client.droppedAt = now
