@@ -82,7 +82,7 @@ function receive(raw) {
   if (message && typeof message === 'object') inbox = inbox.then(() => handle(message));
 }
 
-function hello({ boot: serverBoot, resumed }) {
+function hello({ boot: serverBoot, resumed, count }) {
   if (boot === undefined) {
     boot = serverBoot;
   } else if (serverBoot !== boot) {
@@ -90,6 +90,11 @@ function hello({ boot: serverBoot, resumed }) {
     unloading = true;
     location.reload();
     return;
+  }
+  if (Number.isInteger(count)) {
+    // The server says where its replay starts: frames between our count and it are lost.
+    if (count > received) console.warn(`[lunar] ${count - received} server message(s) were lost`);
+    received = count;
   } else if (!resumed) {
     received = 0; // the server forgot our session and started a new one under the same id
   }
@@ -236,11 +241,13 @@ export function createHotContext(moduleUrl) {
   };
 }
 
-// Leaving the page: do not reconnect. If it comes back from the back/forward cache, resume the
-// same session, so the server replays what the page missed while it was frozen.
-// The close code 1000 tells the server that the page left (see docs/PROTOCOL.md).
+// Leaving the page: do not reconnect. If it comes back from the back/forward cache, connect
+// again with the same session id; the server, which was told the page left, starts afresh.
+// The bye tells the server that the page left for good, so that it ends the session now
+// rather than keeping it for a reconnect that will not come (see docs/PROTOCOL.md).
 addEventListener('pagehide', () => {
   unloading = true;
+  if (webSocket?.readyState === WebSocket.OPEN) webSocket.send('{"type":"lunar:bye"}');
   webSocket?.close(1000, 'page hidden');
 });
 addEventListener('pageshow', (event) => {
