@@ -16,14 +16,14 @@ extension LuaState {
         luaL_newmetatable(L, LuaState.arrayMetatableName)
         pop()
         lunar_newtable(L)
-        setFunction("encode", in: -1) { args throws(LuaArgumentError) in
+        setFunction("json.encode", named: "encode", in: -1) { args throws(LuaArgumentError) in
             try args.checkAny(1)
             var encoder = JSONEncoding(state: args.state)
             try encoder.encode(1, depth: 0)
             args.state.push(bytes: encoder.output)
             return 1
         }
-        setFunction("decode", in: -1) { args throws(LuaArgumentError) in
+        setFunction("json.decode", named: "decode", in: -1) { args throws(LuaArgumentError) in
             let text = try args.bytes(1)
             try text.withUnsafeBufferPointer { buffer throws(LuaArgumentError) in
                 var decoder = JSONDecoding(state: args.state, input: buffer)
@@ -31,7 +31,7 @@ extension LuaState {
             }
             return 1
         }
-        setFunction("array", in: -1) { args throws(LuaArgumentError) in
+        setFunction("json.array", named: "array", in: -1) { args throws(LuaArgumentError) in
             if lunar_isnoneornil(args.state.L, 1) != 0 {
                 lunar_newtable(args.state.L)
             } else {

@@ -128,11 +128,12 @@ public final class LuaState {
         lunar_push_host_function(L, hostFunctionEntry, Unmanaged.passUnretained(function).toOpaque())
     }
 
-    /// Sets `table[name]` to a Swift function, where `table` is at `index`.
-    public func setFunction(_ name: String, in index: Int32, _ body: @escaping (LuaArguments) throws(LuaArgumentError) -> Int32) {
+    /// Sets `table[field]` to a Swift function, where `table` is at `index`; errors call it
+    /// `name` (e.g. "json.encode"), or `field` when no name is given.
+    public func setFunction(_ name: String, named field: String? = nil, in index: Int32, _ body: @escaping (LuaArguments) throws(LuaArgumentError) -> Int32) {
         let index = lua_absindex(L, index)
         push(function: name, body)
-        lua_setfield(L, index, name)
+        lua_setfield(L, index, field ?? name)
     }
 }
 

@@ -68,7 +68,7 @@ extension LunarServer {
             }
         }
         do {
-            let set = try await host.load(Self.entries(fresh), searchDirs: searchDirs)
+            let set = try await host.load(Self.entries(fresh), searchDirs: searchDirs, rootDir: config.rootDir)
             let url = "http://\(config.hostname):\(options.port ?? config.port)/"
             try await host.activate(set, context: StartContext(config: config.raw, rootDir: config.rootDir, url: url))
             logger.info("plugins reloaded: \(set.summary.names.joined(separator: ", "))")

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdWSCompression
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import LuaBridge
@@ -136,7 +137,7 @@ public final class LunarServer: Sendable {
     private func serve() async -> Int32 {
         let set: PluginHost.PluginSet
         do {
-            set = try await host.load(Self.entries(config), searchDirs: searchDirs)
+            set = try await host.load(Self.entries(config), searchDirs: searchDirs, rootDir: config.rootDir)
         } catch {
             TerminalLog.fail(error.description)
             return 1
@@ -170,8 +171,13 @@ public final class LunarServer: Sendable {
         )
         let app = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await pipeline.respond(to: request) },
-            server: .http1WebSocketUpgrade(configuration: .init(http1: .init(idleTimeout: nil), ws: webSocketConfiguration)) { request, channel, _ in
-                endpoint.shouldUpgrade(request, channel: channel)
+            server: HTTPServerBuilder { responder in
+                LunarChildChannel(inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: .init(http1: .init(idleTimeout: .seconds(120)), ws: webSocketConfiguration)
+                ) { request, channel, _ in
+                    endpoint.shouldUpgrade(request, channel: channel)
+                })
             },
             configuration: .init(address: .hostname(config.hostname, port: port), serverName: nil),
             onServerRunning: { channel in
@@ -197,7 +203,8 @@ public final class LunarServer: Sendable {
         do {
             try await host.activate(set, context: StartContext(config: config.raw, rootDir: config.rootDir, url: url))
         } catch {
-            TerminalLog.fail(error.description)
+            // The plugin's error is already in the terminal, with its traceback.
+            TerminalLog.fail("start-up stopped: a plugin's serverStart failed")
             exit(1)
         }
         var banner = "\nLunar is serving \(url)\n  root    \(config.rootDir)\n"

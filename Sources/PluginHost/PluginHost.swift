@@ -88,7 +88,8 @@ public final class PluginHost: Sendable {
     // MARK: Loading
 
     /// Finds and loads every entry, running each plugin's load-time code; nothing starts yet.
-    public func load(_ entries: [PluginEntry], searchDirs: [String]) async throws(LoadError) -> PluginSet {
+    /// `rootDir`: errors name files under it relative to it.
+    public func load(_ entries: [PluginEntry], searchDirs: [String], rootDir: String) async throws(LoadError) -> PluginSet {
         let runtime = self.runtime
         let result: Result<PluginSet, LoadError> = await executor.run { lua in
             let base = lua.top
@@ -108,8 +109,9 @@ public final class PluginHost: Sendable {
                 lua_rawseti(lua.L, -2, lua_Integer(index + 1))
             }
             lua.push(.array(searchDirs.map { .string($0) }))
+            lua.push(rootDir)
             do throws(LuaError) {
-                try lua.call(arguments: 2, results: 2)
+                try lua.call(arguments: 3, results: 2)
             } catch {
                 return .failure(LoadError(description: error.message + (error.traceback.isEmpty ? "" : "\n" + error.traceback)))
             }

@@ -72,14 +72,12 @@ public final class Hub: Sendable {
             if let session, let id = state.sessions[session], var client = state.clients[id] {
                 client.connection?.abort(code: CloseCode.policyViolation, reason: "replaced by a newer connection of the same page")
                 client.connection = connection
-                _ = connection.enqueue(.text(hello(session: session, resumed: true)))
-                if let replay = client.replay {
-                    let missed = replay.frames(after: acknowledged, now: now)
-                    if !missed.complete {
-                        logger.warning("client \(id) reconnected after frames were dropped from its replay buffer")
-                    }
-                    for frame in missed.frames where !connection.enqueue(frame) { break }
+                let missed = client.replay?.frames(after: acknowledged, now: now) ?? (frames: [], countBefore: acknowledged)
+                if missed.countBefore > acknowledged {
+                    logger.warning("client \(id) reconnected after \(missed.countBefore - acknowledged) frames were dropped from its replay buffer")
                 }
+                _ = connection.enqueue(.text(hello(session: session, resumed: true, count: missed.countBefore)))
+                for frame in missed.frames where !connection.enqueue(frame) { break }
                 state.clients[id] = client
                 return Joined(clientID: id, resumed: true)
             }
@@ -89,15 +87,16 @@ public final class Hub: Sendable {
             if let session {
                 client.replay = ReplayBuffer(limit: replayLimit, maxAge: resumeWindow)
                 state.sessions[session] = id
-                _ = connection.enqueue(.text(hello(session: session, resumed: false)))
+                _ = connection.enqueue(.text(hello(session: session, resumed: false, count: 0)))
             }
             state.clients[id] = client
             return Joined(clientID: id, resumed: false)
         }
     }
 
-    private func hello(session: String, resumed: Bool) -> String {
-        #"{"type":"lunar:hello","boot":"\#(bootID)","session":"\#(session)","resumed":\#(resumed)}"#
+    /// `count`: how many frames the page has had before the ones that follow the hello.
+    private func hello(session: String, resumed: Bool, count: UInt64) -> String {
+        #"{"type":"lunar:hello","boot":"\#(bootID)","session":"\#(session)","resumed":\#(resumed),"count":\#(count)}"#
     }
 
     /// The socket of `clientID` ended. A resumable page that did not leave for good

@@ -25,10 +25,11 @@ struct ReplayBuffer {
         }
     }
 
-    /// The frames after `acknowledged`, oldest first, and whether any were already dropped.
-    func frames(after acknowledged: UInt64, now: Double) -> (frames: [OutboundFrame], complete: Bool) {
+    /// The frames after `acknowledged` still kept, oldest first, and the count the page must
+    /// hold before them (less than `acknowledged` never; more when some were already dropped).
+    func frames(after acknowledged: UInt64, now: Double) -> (frames: [OutboundFrame], countBefore: UInt64) {
         let kept = frames[start...].filter { $0.sequence > acknowledged && now - $0.time <= maxAge }
-        let expected = lastSequence > acknowledged ? lastSequence - acknowledged : 0
-        return (kept.map(\.frame), UInt64(kept.count) == expected)
+        let countBefore = kept.first.map { $0.sequence - 1 } ?? max(acknowledged, lastSequence)
+        return (kept.map(\.frame), countBefore)
     }
 }

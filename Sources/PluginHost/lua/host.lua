@@ -6,6 +6,19 @@ local host = ...
 
 local M = {}
 
+-- An error with the traceback frames inside this runtime left out: they say nothing to a
+-- plugin author. The message itself is kept whatever it names.
+function M.tidy(err)
+  local lines, inTraceback = {}, false
+  for line in (tostring(err) .. "\n"):gmatch("(.-)\n") do
+    if line == "stack traceback:" then inTraceback = true end
+    local internal = inTraceback and (line:find("lua/host.lua:", 1, true) or line:find("[C]: in function 'xpcall'", 1, true)
+      or line:find("[C]: in function 'pcall'", 1, true) or line:find("[C]: in ?", 1, true))
+    if not internal then lines[#lines + 1] = line end
+  end
+  return table.concat(lines, "\n")
+end
+
 local format = string.format
 local unpack = table.unpack
 local traceback = debug.traceback
@@ -25,13 +38,7 @@ local clients = {}                           -- id -> client object
 -- "file:line: message" from an error value, with the plugin named first.
 local function describe(record, what, err)
   -- The traceback's frames inside this runtime say nothing to a plugin author.
-  local lines = {}
-  for line in (tostring(err) .. "\n"):gmatch("(.-)\n") do
-    if not line:find("lua/host.lua:", 1, true) and not line:find("in function 'xpcall'", 1, true) then
-      lines[#lines + 1] = line
-    end
-  end
-  return format("plugin %q (%s) %s failed: %s", record.name or "?", record.file or "?", what, table.concat(lines, "\n"))
+  return format("plugin %q (%s) %s failed: %s", record.name or "?", record.file or "?", what, M.tidy(err))
 end
 
 local consoleError
@@ -58,9 +65,10 @@ local function argError(n, fname, message, level)
   error(format("bad argument #%d to '%s' (%s)", n, fname, message), (level or 2) + 1)
 end
 
-local function checkType(value, expected, n, fname)
+-- `level` counts from the function that calls checkType (1: it; 2: its caller, the default).
+local function checkType(value, expected, n, fname, level)
   if type(value) ~= expected then
-    argError(n, fname, format("%s expected, got %s", expected, value == nil and "no value" or type(value)), 2)
+    argError(n, fname, format("%s expected, got %s", expected, value == nil and "no value" or type(value)), (level or 2) + 1)
   end
 end
 
@@ -92,14 +100,30 @@ end
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
+-- Lua cuts chunk names past 60 characters, so errors name files relative to the project.
+local projectRoot
+local function displayName(path)
+  if projectRoot and path:sub(1, #projectRoot + 1) == projectRoot .. "/" then return path:sub(#projectRoot + 2) end
+  return path
+end
+
+-- loadfile, with the short name in error messages and tracebacks.
+local function loadPluginFile(path, env)
+  local file, err = io.open(path, "r")
+  if not file then return nil, err end
+  local source = file:read("a")
+  file:close()
+  return load(source, "@" .. displayName(path), "t", env)
+end
+
 -- Sending ------------------------------------------------------------------------------------
 
 -- Targets as the Swift hub knows them.
 local ALL, CLIENT, ROOM, EXCEPT = 0, 1, 2, 3
 
 local function encode(fname, value)
-  local ok, text = pcall(json.encode, value)
-  if not ok then error(format("%s: %s", fname, tostring(text):gsub("^.-bad argument", "bad argument")), 3) end
+  local ok, text = pcall(json.encode, value)  -- blame (level 4) the plugin's call of the method
+  if not ok then error(format("%s: %s", fname, (tostring(text):gsub("^.-bad argument", "bad argument"))), 4) end
   return text
 end
 
@@ -108,7 +132,7 @@ local function sendText(target, key, fname, ...)
   local first, second = ...
   local text
   if count >= 2 then
-    if type(first) ~= "string" then argError(1, fname, "event name (string) expected", 2) end
+    if type(first) ~= "string" then argError(1, fname, "event name (string) expected", 3) end
     if second == nil then second = json.null end
     text = encode(fname, { type = "custom", event = first, data = second })
   elseif type(first) == "string" then
@@ -116,14 +140,14 @@ local function sendText(target, key, fname, ...)
   elseif type(first) == "table" then
     text = encode(fname, first)
   else
-    argError(1, fname, format("string or table expected, got %s", first == nil and "no value" or type(first)), 2)
+    argError(1, fname, format("string or table expected, got %s", first == nil and "no value" or type(first)), 3)
   end
   host.send(target, key, text)
 end
 
 local function sendImport(target, key, fname, path, args)
-  checkType(path, "string", 1, fname)
-  if args ~= nil and type(args) ~= "table" then argError(2, fname, "table of arguments expected", 2) end
+  checkType(path, "string", 1, fname, 3)
+  if args ~= nil and type(args) ~= "table" then argError(2, fname, "table of arguments expected", 3) end
   host.send(target, key, encode(fname, {
     type = "import",
     data = { importPath = path, args = json.array(args or {}) },
@@ -261,18 +285,21 @@ function Timer.cancel(self)
 end
 
 local function makeTimerLibrary(record)
+  -- `level` 3: errors blame the plugin's call of timer.after / timer.every.
   local function start(fname, ms, fn, every)
-    if math.type(ms) == nil then argError(1, fname, "number of milliseconds expected", 2) end
-    checkType(fn, "function", 2, fname)
-    if ms < 0 then argError(1, fname, "milliseconds must not be negative", 2) end
+    if math.type(ms) == nil then argError(1, fname, "number of milliseconds expected", 3) end
+    if type(fn) ~= "function" then
+      argError(2, fname, format("function expected, got %s", fn == nil and "no value" or type(fn)), 3)
+    end
+    if ms < 0 then argError(1, fname, "milliseconds must not be negative", 3) end
     nextTimer = nextTimer + 1
     timers[nextTimer] = { fn = fn, record = record, every = every, ms = ms }
     host.startTimer(nextTimer, math.floor(ms))
     return setmetatable({ id = nextTimer }, Timer)
   end
   return {
-    after = function(ms, fn) return start("timer.after", ms, fn, false) end,
-    every = function(ms, fn) return start("timer.every", ms, fn, true) end,
+    after = function(ms, fn) local handle = start("timer.after", ms, fn, false) return handle end,
+    every = function(ms, fn) local handle = start("timer.every", ms, fn, true) return handle end,
   }
 end
 
@@ -297,7 +324,7 @@ local function makeRequire(record, env)
     local relative = name:gsub("%.", "/")
     for _, path in ipairs({ record.dir .. "/" .. relative .. ".lua", record.dir .. "/" .. relative .. "/init.lua" }) do
       if exists(path) then
-        local chunk, err = loadfile(path, "t", env)
+        local chunk, err = loadPluginFile(path, env)
         if not chunk then error(err, 2) end
         host.watch(path)
         local result = chunk(name, path)
@@ -359,7 +386,7 @@ local function loadEntry(entry, options, baseDir, searchDirs)
     record.file = file
     record.dir = dirname(file)
     local env = makeEnvironment(record)
-    local chunk, syntaxError = loadfile(file, "t", env)
+    local chunk, syntaxError = loadPluginFile(file, env)
     if not chunk then error(syntaxError, 0) end
     host.watch(file)
     host.resetBudget()
@@ -387,7 +414,8 @@ end
 
 -- Loads every entry; returns a plugin set, or nil and one message naming the file and line.
 -- Each entry is { entry = name, path or inline table, options = table?, baseDir = folder }.
-function M.load(entries, searchDirs)
+function M.load(entries, searchDirs, rootDir)
+  projectRoot = rootDir
   local set = { list = {}, byName = {} }
   for index, item in ipairs(entries) do
     local entry, options, base = item.entry, item.options, item.baseDir
@@ -399,7 +427,7 @@ function M.load(entries, searchDirs)
       return nil, format("plugins[%d]: options must be a table, got %s", index, type(options))
     end
     local ok, result = pcall(loadEntry, entry, options, base, searchDirs)
-    if not ok then return nil, tostring(result) end
+    if not ok then return nil, M.tidy(result) end
     if set.byName[result.name] then
       return nil, format("two plugins are named %q: %s and %s", result.name, set.byName[result.name].file, result.file)
     end
