@@ -12,6 +12,9 @@ typedef struct {
     int in_host;
     double deadline;
     int budget_ms;
+    // Set once the deadline passed: from then on every instruction raises, so a plugin that
+    // catches the error with pcall cannot keep running. Cleared by lunar_guarded_call.
+    int expired;
 } lunar_state_info;
 
 static void *lunar_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -42,9 +45,20 @@ static lunar_state_info *info_of(lua_State *L) {
     return (lunar_state_info *)ud;
 }
 
+#define LUNAR_HOOK_COUNT 1000
+
 static void lunar_deadline_hook(lua_State *L, lua_Debug *ar) {
     lunar_state_info *info = info_of(L);
+    if (info->expired) {
+        luaL_error(L, "stopped: ran past its time budget of %d ms", info->budget_ms);
+    }
+    if (lua_gethookcount(L) != LUNAR_HOOK_COUNT) {
+        // A thread left at every-instruction checks by an earlier timeout: back to normal.
+        lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, LUNAR_HOOK_COUNT);
+    }
     if (info->deadline > 0 && lunar_monotonic_now() > info->deadline) {
+        info->expired = 1;
+        lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, 1);
         // Name the line that was running, like any other Lua error.
         if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
             luaL_error(L, "%s:%d: stopped: ran past its time budget of %d ms", ar->short_src, ar->currentline, info->budget_ms);
@@ -63,7 +77,7 @@ lua_State *lunar_newstate(size_t memory_limit) {
         return NULL;
     }
     // Checked every 1000 VM instructions: cheap, and prompt enough for a 1 s budget.
-    lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, 1000);
+    lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, LUNAR_HOOK_COUNT);
     return L;
 }
 
@@ -80,6 +94,8 @@ void lunar_set_deadline(lua_State *L, double deadline, int budget_ms) {
     lunar_state_info *info = info_of(L);
     info->deadline = deadline;
     info->budget_ms = budget_ms;
+    info->expired = 0;
+    lua_sethook(L, lunar_deadline_hook, LUA_MASKCOUNT, LUNAR_HOOK_COUNT);
 }
 
 static int lunar_trampoline(lua_State *L) {
@@ -130,3 +146,16 @@ const char *lunar_tostring(lua_State *L, int idx, size_t *len) { return lua_tols
 int lunar_isnoneornil(lua_State *L, int idx) { return lua_isnoneornil(L, idx); }
 void lunar_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
 int lunar_upvalueindex(int i) { return lua_upvalueindex(i); }
+
+int lunar_guarded_call(lua_State *L) {
+    lunar_state_info *info = info_of(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int budget = info->budget_ms;
+    lunar_set_deadline(L, budget > 0 ? lunar_monotonic_now() + budget / 1000.0 : 0, budget);
+    int status = lunar_pcall(L, lua_gettop(L) - 1, LUA_MULTRET);
+    // The runtime's own code runs on without a deadline until the next guarded call.
+    lunar_set_deadline(L, 0, budget);
+    lua_pushboolean(L, status == LUA_OK);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}

@@ -53,10 +53,8 @@ enum HostPrimitives {
             box.host?.startTimer(id, milliseconds: Int(max(0, milliseconds)))
             return 0
         }
-        lua.setFunction("resetBudget", in: -1) { args throws(LuaArgumentError) in
-            args.state.restartBudget()
-            return 0
-        }
+        lua_pushcclosure(lua.L, lunar_guarded_call, 0)
+        lua_setfield(lua.L, -2, "guard")
         lua.setFunction("watch", in: -1) { args throws(LuaArgumentError) in
             box.host?.watch(try args.string(1))
             return 0

@@ -25,6 +25,11 @@ void lunar_push_host_function(lua_State *L, lunar_host_function fn, void *contex
 void lunar_set_deadline(lua_State *L, double deadline, int budget_ms);
 double lunar_monotonic_now(void);
 
+/// A lua_CFunction `guard(fn, ...)`: calls fn with a fresh time budget, in protected mode,
+/// and returns `true, results...` or `false, message-with-traceback`; after a timeout it
+/// clears the sticky stop, so the caller (the plugin host's runtime) can go on.
+int lunar_guarded_call(lua_State *L);
+
 /// lua_pcall with a message handler that appends a traceback. Leaves either the results or
 /// the message string (first line "file:line: msg", then "\nstack traceback:...").
 int lunar_pcall(lua_State *L, int nargs, int nresults);

@@ -88,14 +88,26 @@ struct WebSocketEndpoint: Sendable {
     private func read(_ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, clientID: String, resumable: Bool) async -> Bool {
         var message = ByteBuffer()
         var isText = true
+        var inMessage = false
         do {
             for try await frame in inbound {
+                // RFC 6455 §5.4: a continuation only inside a fragmented message, and no new
+                // message before the last one finished.
                 switch frame.opcode {
                 case .text, .binary:
+                    guard !inMessage else {
+                        try? await outbound.close(.protocolError, reason: "new message inside a fragmented one")
+                        return false
+                    }
                     message.clear()
                     isText = frame.opcode == .text
-                case .continuation: break
+                case .continuation:
+                    guard inMessage else {
+                        try? await outbound.close(.protocolError, reason: "continuation frame without a message")
+                        return false
+                    }
                 }
+                inMessage = !frame.fin
                 var data = frame.data
                 guard message.readableBytes + data.readableBytes <= maxMessageSize else {
                     logger.info("client \(clientID) sent a message over \(maxMessageSize) bytes: closing it with 1009")

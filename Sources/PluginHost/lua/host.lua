@@ -13,7 +13,8 @@ function M.tidy(err)
   for line in (tostring(err) .. "\n"):gmatch("(.-)\n") do
     if line == "stack traceback:" then inTraceback = true end
     local internal = inTraceback and (line:find("lua/host.lua:", 1, true) or line:find("[C]: in function 'xpcall'", 1, true)
-      or line:find("[C]: in function 'pcall'", 1, true) or line:find("[C]: in ?", 1, true))
+      or line:find("[C]: in function 'pcall'", 1, true) or line:find("[C]: in ?", 1, true)
+      or line:find("in field 'guard'", 1, true) or line:find("in function 'host.guard'", 1, true))
     if not internal then lines[#lines + 1] = line end
   end
   return table.concat(lines, "\n")
@@ -21,7 +22,6 @@ end
 
 local format = string.format
 local unpack = table.unpack
-local traceback = debug.traceback
 
 local RESERVED = { message = true, connection = true, disconnect = true }
 local CONSOLE_LOG = "data:text/javascript,export default (...a) => console.log(...a)"
@@ -52,9 +52,9 @@ local function report(record, what, err)
 end
 
 -- Calls fn(...) as `record`'s `what`, with a fresh time budget. Returns ok, result-or-message.
+-- `host.guard` is C: a plugin that catches its own timeout cannot keep the runtime waiting.
 local function call(record, what, fn, ...)
-  host.resetBudget()
-  local ok, result = xpcall(fn, traceback, ...)
+  local ok, result = host.guard(fn, ...)
   if ok then return true, result end
   return false, report(record, what, result)
 end
@@ -389,12 +389,10 @@ local function loadEntry(entry, options, baseDir, searchDirs)
     local chunk, syntaxError = loadPluginFile(file, env)
     if not chunk then error(syntaxError, 0) end
     host.watch(file)
-    host.resetBudget()
-    local ok, result = xpcall(chunk, traceback)
+    local ok, result = host.guard(chunk)
     if not ok then error(result, 0) end
     if type(result) == "function" then
-      host.resetBudget()
-      ok, result = xpcall(result, traceback, record.options)
+      ok, result = host.guard(result, record.options)
       if not ok then error(result, 0) end
     end
     if type(result) ~= "table" then
@@ -638,8 +636,12 @@ end
 function M.message(id, text)
   local client = clients[id]
   if not client then return end
-  local ok, data = pcall(json.decode, text)
-  if not ok or type(data) ~= "table" then data = nil end
+  -- Only an object can be a message with a type: skip decoding anything else.
+  local data
+  if text:find("^%s*{") then
+    local ok, decoded = pcall(json.decode, text)
+    if ok and type(decoded) == "table" then data = decoded end
+  end
   if data and data.type == "custom" and type(data.event) == "string" then
     local event = data.event
     if RESERVED[event] then
