@@ -89,6 +89,7 @@ void lunar_close(lua_State *L) {
 
 void lunar_set_memory_limit(lua_State *L, size_t limit) { info_of(L)->limit = limit; }
 size_t lunar_memory_used(lua_State *L) { return info_of(L)->used; }
+size_t lunar_memory_limit(lua_State *L) { return info_of(L)->limit; }
 
 void lunar_set_deadline(lua_State *L, double deadline, int budget_ms) {
     lunar_state_info *info = info_of(L);

@@ -49,10 +49,12 @@ extension LuaState {
     /// Encodes the value at `index` as JSON, or returns why it cannot be encoded.
     public func encodeJSON(at index: Int32) -> Result<[UInt8], LuaArgumentError> {
         var encoder = JSONEncoding(state: self)
+        let base = lua_gettop(L)
         do throws(LuaArgumentError) {
             try encoder.encode(lua_absindex(L, index), depth: 0)
             return .success(encoder.output)
         } catch {
+            lua_settop(L, base)
             return .failure(error)
         }
     }
@@ -138,7 +140,7 @@ struct JSONEncoding {
 
         var count: Int64 = 0
         var sequenceKeys = true
-        var keys: [String] = []
+        var keys: [[UInt8]] = []
         lua_pushnil(L)
         while lua_next(L, index) != 0 {
             count += 1
@@ -146,13 +148,13 @@ struct JSONEncoding {
             case LUA_TNUMBER where lua_isinteger(L, -2) != 0:
                 let key = lua_tointegerx(L, -2, nil)
                 if key < 1 { sequenceKeys = false }
-                keys.append(String(key))
+                keys.append(Array(String(key).utf8))
             case LUA_TNUMBER:
                 sequenceKeys = false
-                keys.append("\(lua_tonumberx(L, -2, nil))")
+                keys.append(Array("\(lua_tonumberx(L, -2, nil))".utf8))
             case LUA_TSTRING:
                 sequenceKeys = false
-                keys.append(state.string(at: -2)!)
+                keys.append(state.bytes(at: -2)!)
             default:
                 let keyType = String(cString: lua_typename(L, lua_type(L, -2)))
                 lunar_pop(L, 2)
@@ -176,11 +178,11 @@ struct JSONEncoding {
             return
         }
         output.append(UInt8(ascii: "{"))
-        for (offset, key) in keys.sorted().enumerated() {
+        for (offset, key) in keys.sorted(by: { $0.lexicographicallyPrecedes($1) }).enumerated() {
             if offset > 0 { output.append(UInt8(ascii: ",")) }
-            state.push(key)
+            state.push(bytes: key)
             lua_pushvalue(L, -1)
-            if lua_rawget(L, index) == LUA_TNIL, let integer = Int64(key) {
+            if lua_rawget(L, index) == LUA_TNIL, let integer = Int64(String(decoding: key, as: UTF8.self)) {
                 // the key was an integer: look it up as one
                 lunar_pop(L, 1)
                 lua_rawgeti(L, index, integer)

@@ -33,8 +33,9 @@ public final class LuaState {
 
     deinit { lunar_close(L) }
 
+    /// Bytes the state may allocate (0: no limit); past it, allocations fail with a Lua error.
     public var memoryLimit: Int {
-        get { 0 }
+        get { lunar_memory_limit(L) }
         set { lunar_set_memory_limit(L, newValue) }
     }
 

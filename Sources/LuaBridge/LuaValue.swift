@@ -39,8 +39,12 @@ extension LuaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Exp
 }
 
 extension LuaState {
-    /// Pushes `value`. Pushes one value.
+    /// Pushes `value`. Pushes one value (nil if the stack cannot grow that deep).
     public func push(_ value: LuaValue) {
+        guard lua_checkstack(L, 3) != 0 else {
+            lua_pushnil(L)
+            return
+        }
         switch value {
         case .nil: lua_pushnil(L)
         case .boolean(let b): lua_pushboolean(L, b ? 1 : 0)
@@ -78,8 +82,14 @@ extension LuaState {
     }
 
     /// Reads the value at `index` without changing the stack. Tables are read with raw access
-    /// (no metamethods run); `depth` guards against cycles.
-    public func value(at index: Int32, depth: Int = 0) -> LuaValue {
+    /// (no metamethods run); a table met again inside itself (a cycle), or nested deeper than
+    /// 100, reads as nil.
+    public func value(at index: Int32) -> LuaValue {
+        var open: Set<UnsafeRawPointer> = []
+        return value(at: index, open: &open)
+    }
+
+    private func value(at index: Int32, open: inout Set<UnsafeRawPointer>) -> LuaValue {
         let index = lua_absindex(L, index)
         switch lua_type(L, index) {
         case LUA_TBOOLEAN: return .boolean(lua_toboolean(L, index) != 0)
@@ -91,19 +101,23 @@ extension LuaState {
             lua_pushvalue(L, index)
             return .function(reference())
         case LUA_TTABLE:
-            guard depth < 100 else { return .nil }
-            return table(at: index, depth: depth)
+            // `open` holds the tables being read, so its size is the depth: deeper than 100 reads as nil.
+            guard let identity = lua_topointer(L, index), !open.contains(identity), open.count < 100,
+                  lua_checkstack(L, 3) != 0 else { return .nil }
+            open.insert(identity)
+            defer { open.remove(identity) }
+            return table(at: index, open: &open)
         default: return .nil
         }
     }
 
-    private func table(at index: Int32, depth: Int) -> LuaValue {
+    private func table(at index: Int32, open: inout Set<UnsafeRawPointer>) -> LuaValue {
         var byKey: [String: LuaValue] = [:]
         var integerKeys: [Int64: LuaValue] = [:]
         var onlyIntegerKeys = true
         lua_pushnil(L)
         while lua_next(L, index) != 0 {
-            let item = value(at: -1, depth: depth + 1)
+            let item = value(at: -1, open: &open)
             if lua_type(L, -2) == LUA_TNUMBER && lua_isinteger(L, -2) != 0 {
                 integerKeys[lua_tointegerx(L, -2, nil)] = item
             } else {

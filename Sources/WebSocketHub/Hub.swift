@@ -77,8 +77,14 @@ public final class Hub: Sendable {
                     logger.warning("client \(id) reconnected after \(missed.countBefore - acknowledged) frames were dropped from its replay buffer")
                 }
                 _ = connection.enqueue(.text(hello(session: session, resumed: true, count: missed.countBefore)))
-                for frame in missed.frames where !connection.enqueue(frame) { break }
                 state.clients[id] = client
+                for frame in missed.frames where !connection.enqueue(frame) {
+                    // A gap would break the page's count: cut it off, it comes back with its real count.
+                    state.clients[id]!.connection = nil
+                    state.clients[id]!.droppedAt = now
+                    connection.abort(code: CloseCode.tryAgainLater, reason: "too much to replay at once")
+                    break
+                }
                 return Joined(clientID: id, resumed: true)
             }
             let id = "c\(state.nextID)"

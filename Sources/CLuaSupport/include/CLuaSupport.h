@@ -16,6 +16,7 @@ lua_State *lunar_newstate(size_t memory_limit);
 void lunar_close(lua_State *L);
 void lunar_set_memory_limit(lua_State *L, size_t limit);
 size_t lunar_memory_used(lua_State *L);
+size_t lunar_memory_limit(lua_State *L);
 
 /// Pushes a Lua C closure that calls `fn(L, context)` and raises its error if it returns -1.
 void lunar_push_host_function(lua_State *L, lunar_host_function fn, void *context);
