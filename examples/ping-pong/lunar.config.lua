@@ -1,0 +1,6 @@
+-- Run with `lunar examples/ping-pong` from the repository root.
+return {
+  plugins = {
+    "./plugins/ping-pong.lua",
+  },
+}
