@@ -49,12 +49,18 @@ extension LunarConfig {
         let base = lua.top
         defer { lua.top = base }
         let values: [LuaValue]
+        // Loaded under its short name (Lua cuts long chunk names); messages get the full path back.
+        let shortName = (file as NSString).lastPathComponent
         do throws(LuaError) {
-            try lua.load(file: file)
+            guard let source = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw LuaError(kind: .file, message: "cannot read the config file \(file)")
+            }
+            try lua.load(source, name: "@" + shortName)
             try lua.call(arguments: 0, results: 1)
             values = [lua.value(at: -1)]
         } catch {
-            throw ConfigError("\(error.message)")
+            let message = error.message.hasPrefix(shortName + ":") ? file + error.message.dropFirst(shortName.count) : error.message
+            throw ConfigError(message)
         }
         let fields: [String: LuaValue]
         switch values.first ?? .nil {

@@ -6,6 +6,8 @@ local host = ...
 
 local M = {}
 
+local fullPaths -- defined with the plugin files' short names, below
+
 -- An error with the traceback frames inside this runtime left out: they say nothing to a
 -- plugin author. The message itself is kept whatever it names.
 function M.tidy(err)
@@ -17,7 +19,7 @@ function M.tidy(err)
       or line:find("in field 'guard'", 1, true) or line:find("in function 'host.guard'", 1, true))
     if not internal then lines[#lines + 1] = line end
   end
-  return table.concat(lines, "\n")
+  return fullPaths(table.concat(lines, "\n"))
 end
 
 local format = string.format
@@ -100,11 +102,26 @@ end
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
--- Lua cuts chunk names past 60 characters, so errors name files relative to the project.
+-- Lua cuts chunk names past 60 characters, so plugin files load under names relative to the
+-- project, and `fullPaths` puts the full path back into every message (M.tidy).
 local projectRoot
+local shortNames = {}
 local function displayName(path)
-  if projectRoot and path:sub(1, #projectRoot + 1) == projectRoot .. "/" then return path:sub(#projectRoot + 2) end
+  if projectRoot and path:sub(1, #projectRoot + 1) == projectRoot .. "/" then
+    local short = path:sub(#projectRoot + 2)
+    shortNames[short] = path
+    return short
+  end
   return path
+end
+
+function fullPaths(message)
+  message = "\n" .. message
+  for short, full in pairs(shortNames) do
+    local escaped = short:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+    message = message:gsub("([\n\t <(])" .. escaped .. "(:%d)", function(before, after) return before .. full .. after end)
+  end
+  return message:sub(2)
 end
 
 -- loadfile, with the short name in error messages and tracebacks.
@@ -425,7 +442,8 @@ function M.load(entries, searchDirs, rootDir)
       return nil, format("plugins[%d]: options must be a table, got %s", index, type(options))
     end
     local ok, result = pcall(loadEntry, entry, options, base, searchDirs)
-    if not ok then return nil, M.tidy(result) end
+    -- A start-up failure is one message: file:line and what went wrong, no traceback.
+    if not ok then return nil, fullPaths((tostring(result):gsub("\nstack traceback:.*$", ""))) end
     if set.byName[result.name] then
       return nil, format("two plugins are named %q: %s and %s", result.name, set.byName[result.name].file, result.file)
     end
