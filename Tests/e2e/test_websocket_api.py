@@ -843,6 +843,26 @@ def test_replay_resumes_from_any_ack(make_server, project):
     page.close()
 
 
+def test_replay_keeps_the_last_1000_and_says_where_it_starts(make_server, project):
+    """docs/PROTOCOL.md §2: the server keeps up to 1000 messages per session; a page that
+    missed more gets a hello whose `count` says where the replay starts, then the last 1000."""
+    server = start_probe(make_server, project)
+    control = Peer(server.ws_url)
+    session = new_session()
+    page = RawWS("127.0.0.1", server.port, f"/wds?session={session}&ack=0")
+    page.recv_json()
+    page.abort()
+    time.sleep(0.2)
+    for first in range(1, 1501, 250):
+        control.eval(f"for i = {first}, {first + 249} do client:broadcast(\"n\", i) end")
+    page = RawWS("127.0.0.1", server.port, f"/wds?session={session}&ack=0")
+    hello = page.recv_json()
+    assert hello["resumed"] is True and hello.get("count") == 500, hello
+    assert [_custom_n(page.recv()) for _ in range(1000)] == list(range(501, 1501))
+    page.expect_nothing()
+    page.close()
+
+
 def test_unknown_session_starts_fresh(make_server, project):
     server = start_probe(make_server, project)
     page = RawWS("127.0.0.1", server.port, f"/wds?session={new_session()}&ack=7")

@@ -328,6 +328,17 @@ def test_restarted_server_reloads_the_page(make_server, project, fresh_browser):
     assert again.running
 
 
+def test_leaving_the_page_ends_its_session_at_once(make_server, project, fresh_browser):
+    """pagehide sends the bye: the plugins' `disconnect` runs now, not after the resume window."""
+    server = start(make_server, project)
+    driver = fresh_browser
+    open_page(driver, server)
+    pid = js(driver, "return await L.request('whoami')")
+    driver.get("about:blank")
+    wait_until(lambda: f"disconnect {pid}" in seen(server), timeout=2, message="disconnect after leaving")
+    assert not any(x.startswith("message lunar:bye") for x in seen(server))
+
+
 def _drop_socket(driver):
     """Closes the page's socket from the page (not through pagehide): the client takes it
     for a drop and reconnects."""

@@ -97,6 +97,40 @@ def test_oversized_messages_close_with_1009(make_server, project):
     assert alive(server)
 
 
+def test_compressed_bombs_close_with_1009(make_server, project):
+    """permessage-deflate: the limit counts the inflated message, so a few KiB on the wire
+    that inflate to 2 MiB (or 64 MiB) close the socket with 1009, without the server
+    inflating it all."""
+    server = start_probe(make_server, project)
+    before = rss_kib(server)
+    for size in (2 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024):
+        peer = Peer(server.ws_url, compression="deflate")
+        assert peer.ws.protocol.extensions, "permessage-deflate was not negotiated"
+        peer.send_raw('{"type":"bomb","s":"' + "0" * size + '"}')
+        try:
+            while True:
+                peer.recv(TIMEOUT)
+        except Exception:  # noqa: BLE001 -- ConnectionClosed expected
+            pass
+        assert peer.ws.close_code == 1009, (size, peer.ws.close_code, peer.ws.close_reason)
+        assert peer.ws.close_reason
+    assert rss_kib(server) - before < 40 * 1024, (before, rss_kib(server))
+    assert Peer(server.ws_url).call("whoami")
+
+
+def test_very_large_frame_closes_with_1009_and_a_reason(make_server, project):
+    """A single frame far over the limit (8 MiB against 1 MiB) gets the same answer as one
+    just over it: 1009 with a reason."""
+    server = start_probe(make_server, project)
+    page = RawWS("127.0.0.1", server.port)
+    try:
+        page.send_frame(0x1, b"x" * (8 * 1024 * 1024))
+    except OSError:
+        pass  # the server may cut the upload short once it has decided
+    _expect_close(page, 1009)
+    assert alive(server)
+
+
 def test_max_message_size_from_config_is_exact(make_server, project):
     server = start_probe(make_server, project, extra_config="maxMessageSize = 1000,")
     peer = Peer(server.ws_url)
@@ -300,7 +334,7 @@ async def _crowd(url, n, kind):
     return len(sockets)
 
 
-def test_many_clients_come_and_go_without_leaks(make_server, project):
+def test_many_clients_come_and_go_without_leaks(make_server, project, report_summary):
     server = start_probe(make_server, project)
     url = server.ws_url
     idle = rss_kib(server)
@@ -310,6 +344,8 @@ def test_many_clients_come_and_go_without_leaks(make_server, project):
         wait_until(lambda: clients_count(server) == 0, timeout=15, message=f"0 clients after a '{kind}' round")
         time.sleep(0.3)
         rounds.append(rss_kib(server))
+    report_summary(f"websocket crowd: RSS idle {idle // 1024} MiB, after 3 rounds of 500 clients "
+                   f"{[r // 1024 for r in rounds]} MiB")
     log = seen(server)
     connections = [x for x in log if x.startswith("connection ")]
     disconnections = [x for x in log if x.startswith("disconnect ")]
