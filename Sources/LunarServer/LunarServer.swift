@@ -161,11 +161,14 @@ public final class LunarServer: Sendable {
             injectionAllowed: config.injectWebSocket, clientModule: ByteBuffer(bytes: clientData)
         )
         let endpoint = WebSocketEndpoint(hub: hub, host: host, policy: policy, maxMessageSize: config.maxMessageSize, logger: logger)
-        // Frames up to 4× the message limit are read, so the limit can be reported with a reason.
-        let maxFrameSize = min(Int(UInt32.max >> 1), config.maxMessageSize * 4)
+        // A frame over the limit is refused as it arrives (FrameTooLargeResponder gives the
+        // reason). A compressed frame is inflated up to 16 MiB (or 4× the limit) before the
+        // endpoint refuses it with a reason; past that the WebSocket library stops inflating
+        // and closes with 1011 (no reason: it is the library's close), keeping memory bounded.
+        let inflateLimit = max(16 << 20, min(Int(UInt32.max >> 1), config.maxMessageSize * 4))
         let webSocketConfiguration = WebSocketServerConfiguration(
-            maxFrameSize: maxFrameSize,
-            extensions: [.perMessageDeflate(maxDecompressedFrameSize: maxFrameSize)],
+            maxFrameSize: config.maxMessageSize,
+            extensions: [.perMessageDeflate(maxDecompressedFrameSize: inflateLimit)],
             autoPing: .enabled(timePeriod: .seconds(30)),
             validateUTF8: true
         )

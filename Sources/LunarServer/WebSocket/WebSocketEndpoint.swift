@@ -45,10 +45,12 @@ struct WebSocketEndpoint: Sendable {
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
         session: String?, acknowledged: UInt64
     ) async {
+        FrameTooLargeResponder.install(on: channel, limit: maxMessageSize)
         let connection = ClientConnection(queueLimit: Self.queueLimit) { code, reason in
-            // The writer may be stuck on a full socket: try a close frame, then drop the socket.
+            // The writer may be stuck on a full socket: the close frame may never get out, so
+            // the socket is dropped a second later whatever happens to it.
+            Task { try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason) }
             Task {
-                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
                 try? await Task.sleep(for: .seconds(1))
                 try? await channel.close()
             }

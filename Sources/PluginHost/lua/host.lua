@@ -211,13 +211,16 @@ function Pages.on(self, event, fn)
   list[#list + 1] = { record = self._record, fn = fn }
 end
 
+-- Removes this plugin's handler `fn` for `event`, or all of this plugin's handlers for it:
+-- one plugin never silences another's.
 function Pages.off(self, event, fn)
   checkSelf(self, Pages, "off")
   checkType(event, "string", 1, "webSockets:off")
   if fn ~= nil then checkType(fn, "function", 2, "webSockets:off") end
   local kept = {}
   for _, handler in ipairs(handlers[event] or {}) do
-    if fn ~= nil and handler.fn ~= fn then kept[#kept + 1] = handler end
+    local mine = handler.record == self._record
+    if not mine or (fn ~= nil and handler.fn ~= fn) then kept[#kept + 1] = handler end
   end
   handlers[event] = kept
 end
