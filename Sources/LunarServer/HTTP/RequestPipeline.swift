@@ -37,17 +37,17 @@ struct RequestPipeline: Sendable {
         }
 
         let summary = host.summary
-        let context = HookRequest(
-            method: request.method.rawValue, path: path.path, url: target,
-            query: path.queryItems, headers: Self.headers(of: request)
-        )
+        // What the plugins see of the request, built only when some hook will look at it.
+        let context = summary.serve || summary.transform || summary.resolveMimeType
+            ? HookRequest(method: request.method.rawValue, path: path.path, url: target, query: path.queryItems, headers: Self.headers(of: request))
+            : nil
         var status = HTTPResponse.Status.ok
         var type: String
         var body: ByteBuffer
         var extraHeaders: [String: String] = [:]
         var storedFile: FileStore.StoredFile?
 
-        served: if summary.serve {
+        served: if summary.serve, let context {
             switch await host.serve(context) {
             case .notServed: break served
             case .failed(let message): return Self.text(.internalServerError, "500 Internal Server Error\n\n\(message)\n")
@@ -104,7 +104,7 @@ struct RequestPipeline: Sendable {
     }
 
     private func finish(
-        _ request: Request, context: HookRequest, body: ByteBuffer, type: String, status: HTTPResponse.Status,
+        _ request: Request, context: HookRequest?, body: ByteBuffer, type: String, status: HTTPResponse.Status,
         headers: [String: String], file: FileStore.StoredFile?, isHead: Bool
     ) async -> Response {
         var body = body
@@ -113,7 +113,7 @@ struct RequestPipeline: Sendable {
         let summary = host.summary
         let success = (200 ..< 300).contains(status.code)
         var file = file
-        if (summary.transform && success) || summary.resolveMimeType {
+        if let context, (summary.transform && success) || summary.resolveMimeType {
             let outcome = await host.finish(
                 context, status: status.code, body: Array(buffer: body), type: type,
                 transform: summary.transform && success, resolve: summary.resolveMimeType
