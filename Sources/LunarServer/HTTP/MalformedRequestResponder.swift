@@ -28,7 +28,7 @@ final class MalformedRequestResponder: ChannelInboundHandler, Sendable {
 }
 
 /// Hummingbird's HTTP/1 + WebSocket child channel, with ``MalformedRequestResponder`` last in
-/// the pipeline, its async code kept on the connection's event loop.
+/// the pipeline.
 struct LunarChildChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
 
@@ -40,8 +40,6 @@ struct LunarChildChannel: ServerChildChannel {
     }
 
     func handle(value: HTTP1WebSocketUpgradeChannel.Value, logger: Logger) async {
-        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
-            await inner.handle(value: value, logger: logger)
-        }
+        await inner.handle(value: value, logger: logger)
     }
 }

@@ -34,8 +34,8 @@ struct RequestPath: Equatable {
         }
         guard pathPart.hasPrefix("/") else { throw .badRequest("the path must start with '/'") }
         guard let decoded = Self.percentDecode(pathPart) else { throw .badRequest("bad percent-encoding") }
-        if decoded.contains("\0") { throw .badRequest("NUL in the path") }
-        if decoded.contains("\\") { throw .badRequest("'\\' in the path") }
+        if decoded.utf8.contains(0) { throw .badRequest("NUL in the path") }
+        if decoded.utf8.contains(UInt8(ascii: "\\")) { throw .badRequest("'\\' in the path") }
 
         var segments: [String] = []
         for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
@@ -48,9 +48,13 @@ struct RequestPath: Equatable {
             }
         }
         for (index, segment) in segments.enumerated() {
+            // Only names starting with "." or ending in "m"/"y" can be protected: skip the rest cheaply.
+            let isLast = index == segments.count - 1
+            let lastLetter = segment.utf8.last.map { $0 | 0x20 }
+            guard segment.utf8.first == UInt8(ascii: ".") || (isLast && (lastLetter == UInt8(ascii: "m") || lastLetter == UInt8(ascii: "y")))
+            else { continue }
             let lower = segment.lowercased()
-            let last = index == segments.count - 1
-            if lower == ".git" || lower.hasPrefix(".env") || (last && (lower.hasSuffix(".pem") || lower.hasSuffix(".key"))) {
+            if lower == ".git" || lower.hasPrefix(".env") || (isLast && (lower.hasSuffix(".pem") || lower.hasSuffix(".key"))) {
                 throw .forbidden("protected file")
             }
         }
