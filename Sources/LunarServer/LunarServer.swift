@@ -161,13 +161,14 @@ public final class LunarServer: Sendable {
             injectionAllowed: config.injectWebSocket, clientModule: ByteBuffer(bytes: clientData)
         )
         let endpoint = WebSocketEndpoint(hub: hub, host: host, policy: policy, maxMessageSize: config.maxMessageSize, logger: logger)
-        // A frame over the limit is refused as it arrives (FrameTooLargeResponder gives the
-        // reason). A compressed frame is inflated up to 16 MiB (or 4× the limit) before the
-        // endpoint refuses it with a reason; past that the WebSocket library stops inflating
-        // and closes with 1011 (no reason: it is the library's close), keeping memory bounded.
-        let inflateLimit = max(16 << 20, min(Int(UInt32.max >> 1), config.maxMessageSize * 4))
+        // Frames up to 4× the limit are read, so the endpoint refuses the message with a reason;
+        // a longer frame is refused as it arrives (FrameTooLargeResponder gives the reason). A
+        // compressed frame is inflated up to 16 MiB (or 4× the limit); past that the WebSocket
+        // library stops inflating and closes with 1011 (its close, no reason): memory stays bounded.
+        let maxFrameSize = min(Int(UInt32.max >> 1), config.maxMessageSize * 4)
+        let inflateLimit = max(16 << 20, maxFrameSize)
         let webSocketConfiguration = WebSocketServerConfiguration(
-            maxFrameSize: config.maxMessageSize,
+            maxFrameSize: maxFrameSize,
             extensions: [.perMessageDeflate(maxDecompressedFrameSize: inflateLimit)],
             autoPing: .enabled(timePeriod: .seconds(30)),
             validateUTF8: true

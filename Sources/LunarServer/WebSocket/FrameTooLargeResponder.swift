@@ -33,10 +33,11 @@ final class FrameTooLargeResponder: ChannelInboundHandler, Sendable {
 
     /// Installs the responder after the frame decoder of an upgraded `channel`.
     static func install(on channel: any Channel, limit: Int) {
-        channel.eventLoop.execute {
+        let add = {
             let operations = channel.pipeline.syncOperations
             guard let decoder = try? operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) else { return }
             try? operations.addHandler(FrameTooLargeResponder(limit: limit), position: .after(decoder))
         }
+        if channel.eventLoop.inEventLoop { add() } else { channel.eventLoop.execute(add) }
     }
 }

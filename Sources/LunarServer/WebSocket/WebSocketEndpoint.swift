@@ -31,7 +31,9 @@ struct WebSocketEndpoint: Sendable {
         let session = query["session"].flatMap { Self.isValidSession($0) ? $0 : nil }
         let acknowledged = query["ack"].flatMap { UInt64($0) } ?? 0
         return .upgrade([:]) { inbound, outbound, _ in
-            await self.run(inbound: inbound, outbound: outbound, channel: channel, session: session, acknowledged: acknowledged)
+            await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
+                await self.run(inbound: inbound, outbound: outbound, channel: channel, session: session, acknowledged: acknowledged)
+            }
         }
     }
 
