@@ -21,6 +21,7 @@ public final class PluginHost: Sendable {
     private let runtime: Runtime
     private let currentSummary = Mutex(PluginSummary())
     private let watchedFiles = Mutex<Set<String>>([])
+    private let inbox = Mutex(Inbox())
 
     /// The Lua runtime's entry points, kept as references (touched on the Lua thread only).
     struct Runtime: Sendable {
@@ -273,38 +274,73 @@ public final class PluginHost: Sendable {
 
     // MARK: WebSocket events (not awaited: the network never waits for Lua here)
 
-    public func connected(_ clientID: String) {
-        let runtime = self.runtime
-        executor.submit { lua in _ = try? lua.call(runtime.connection, [.string(clientID)]) }
+    public func connected(_ clientID: String) { post(.connected(clientID)) }
+
+    public func disconnected(_ clientID: String) { post(.disconnected(clientID)) }
+
+    public func received(text: String, from clientID: String) { post(.text(clientID, text)) }
+
+    public func received(binary: [UInt8], from clientID: String) { post(.binary(clientID, binary)) }
+
+    /// A WebSocket event on its way to the Lua thread.
+    enum SocketEvent: Sendable {
+        case connected(String), disconnected(String), text(String, String), binary(String, [UInt8])
     }
 
-    public func disconnected(_ clientID: String) {
-        let runtime = self.runtime
-        executor.submit { lua in _ = try? lua.call(runtime.disconnect, [.string(clientID)]) }
+    /// Events wait here in arrival order; the Lua thread takes them in batches, so a busy
+    /// channel costs one hop to the Lua thread per batch, not per message.
+    private struct Inbox {
+        var events: [SocketEvent] = []
+        var drainScheduled = false
     }
 
-    public func received(text: String, from clientID: String) {
-        let runtime = self.runtime
-        executor.submit { lua in
-            let base = lua.top
-            defer { lua.top = base }
+    private func post(_ event: SocketEvent) {
+        let schedule = inbox.withLock { inbox -> Bool in
+            inbox.events.append(event)
+            guard !inbox.drainScheduled else { return false }
+            inbox.drainScheduled = true
+            return true
+        }
+        if schedule { executor.submit { lua in self.drainInbox(lua) } }
+    }
+
+    /// Handles the events waiting now; what arrives meanwhile waits for the next turn, so timers
+    /// and hooks queued on the Lua thread are not starved.
+    private func drainInbox(_ lua: LuaState) {
+        let batch = inbox.withLock { inbox -> [SocketEvent] in
+            defer { inbox.events.removeAll(keepingCapacity: true) }
+            return inbox.events
+        }
+        for event in batch { dispatch(event, lua) }
+        let more = inbox.withLock { inbox -> Bool in
+            inbox.drainScheduled = !inbox.events.isEmpty
+            return inbox.drainScheduled
+        }
+        if more { executor.submit { lua in self.drainInbox(lua) } }
+    }
+
+    private func dispatch(_ event: SocketEvent, _ lua: LuaState) {
+        let base = lua.top
+        defer { lua.top = base }
+        switch event {
+        case .connected(let id):
+            lua.push(runtime.connection)
+            lua.push(id)
+            lua_pushnil(lua.L)
+        case .disconnected(let id):
+            lua.push(runtime.disconnect)
+            lua.push(id)
+            lua_pushnil(lua.L)
+        case .text(let id, let text):
             lua.push(runtime.message)
-            lua.push(clientID)
+            lua.push(id)
             lua.push(text)
-            do throws(LuaError) { try lua.call(arguments: 2, results: 0) } catch { self.logger.error("\(error.message)") }
-        }
-    }
-
-    public func received(binary: [UInt8], from clientID: String) {
-        let runtime = self.runtime
-        executor.submit { lua in
-            let base = lua.top
-            defer { lua.top = base }
+        case .binary(let id, let bytes):
             lua.push(runtime.binary)
-            lua.push(clientID)
-            lua.push(bytes: binary)
-            do throws(LuaError) { try lua.call(arguments: 2, results: 0) } catch { self.logger.error("\(error.message)") }
+            lua.push(id)
+            lua.push(bytes: bytes)
         }
+        do throws(LuaError) { try lua.call(arguments: 2, results: 0) } catch { logger.error("\(error.message)") }
     }
 
     // MARK: Timers
