@@ -7,6 +7,7 @@ import Logging
 import LuaBridge
 import NIOCore
 import PluginHost
+import Synchronization
 import WebSocketHub
 
 /// A running Lunar: the HTTP and WebSocket server, the plugins and the watcher.
@@ -23,6 +24,17 @@ public final class LunarServer: Sendable {
     let host: PluginHost
     let store: FileStore
     let logger: Logger
+    /// What a plugin reload may change, and what it needs: the config as last read, the URL.
+    let live: Mutex<LiveState>
+
+    struct LiveState {
+        var config: LunarConfig
+        var url = ""
+        /// Folders outside the root watched because plugins or the config live there.
+        var watchedOutside: Set<String> = []
+        /// Watches the folders of plugins added since (set once watching started).
+        var rewatch: (@Sendable () -> Void)?
+    }
 
     /// The Lunar install: the bundled plugins and the browser client live beside the sources.
     static let installRoot = URL(fileURLWithPath: #filePath)
@@ -39,6 +51,7 @@ public final class LunarServer: Sendable {
         self.host = host
         self.store = FileStore(root: config.rootDir)
         self.logger = logger
+        self.live = Mutex(LiveState(config: config))
     }
 
     /// Runs until SIGINT or SIGTERM; returns the exit status. Prints one clear message and
@@ -85,8 +98,9 @@ public final class LunarServer: Sendable {
         var config = LunarConfig(rootDir: rootArgument ?? workingDirectory)
         let file: String? = options.config.map { Paths.absolute($0, from: workingDirectory) }
             ?? [config.rootDir + "/lunar.config.lua"].first { FileManager.default.fileExists(atPath: $0) }
-        if let file {
-            guard FileManager.default.isReadableFile(atPath: file) else { throw ConfigError("cannot read the config file \(file)") }
+        if let given = file {
+            guard FileManager.default.isReadableFile(atPath: given) else { throw ConfigError("cannot read the config file \(given)") }
+            let file = FileStore.realPath(given) ?? given
             let base = config
             config = try executor.runBlocking { lua in
                 Result { () throws(ConfigError) -> LunarConfig in
@@ -124,7 +138,7 @@ public final class LunarServer: Sendable {
         return config.plugins + [PluginEntry(entry: .string("live-reload"), options: nil, baseDir: config.rootDir)]
     }
 
-    var searchDirs: [String] {
+    static func searchDirs(_ config: LunarConfig) -> [String] {
         var dirs = [config.rootDir + "/plugins"] + config.pluginPaths
         if let extra = ProcessInfo.processInfo.environment["LUNAR_PLUGIN_PATH"] {
             dirs += extra.split(separator: ":").map { Paths.absolute(String($0), from: FileManager.default.currentDirectoryPath) }
@@ -137,7 +151,7 @@ public final class LunarServer: Sendable {
     private func serve() async -> Int32 {
         let set: PluginHost.PluginSet
         do {
-            set = try await host.load(Self.entries(config), searchDirs: searchDirs, rootDir: config.rootDir)
+            set = try await host.load(Self.entries(config), searchDirs: Self.searchDirs(config), rootDir: config.rootDir)
         } catch {
             TerminalLog.fail(error.description)
             return 1
@@ -204,6 +218,7 @@ public final class LunarServer: Sendable {
     private func listening(on port: Int, set: PluginHost.PluginSet, portNote: String?) async {
         let displayHost = config.hostname.contains(":") ? "[\(config.hostname)]" : config.hostname
         let url = "http://\(displayHost):\(port)/"
+        live.withLock { $0.url = url }
         do {
             try await host.activate(set, context: StartContext(config: config.raw, rootDir: config.rootDir, url: url))
         } catch {

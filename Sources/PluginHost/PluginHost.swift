@@ -83,7 +83,8 @@ public final class PluginHost: Sendable {
     public var pluginFiles: Set<String> { watchedFiles.withLock { $0 } }
 
     func watch(_ path: String) {
-        _ = watchedFiles.withLock { $0.insert(URL(fileURLWithPath: path).standardizedFileURL.path) }
+        let real = realpath(path, nil).map { pointer in defer { free(pointer) }; return String(cString: pointer) }
+        _ = watchedFiles.withLock { $0.insert(real ?? URL(fileURLWithPath: path).standardizedFileURL.path) }
     }
 
     // MARK: Loading
@@ -132,7 +133,6 @@ public final class PluginHost: Sendable {
     /// Stops the running plugins (`serverStop`) and starts `set` (`serverStart`).
     public func activate(_ set: PluginSet, context: StartContext) async throws(LoadError) {
         let runtime = self.runtime
-        currentSummary.withLock { $0 = set.summary }
         let failure: String? = await executor.run { lua in
             let base = lua.top
             defer { lua.top = base }
@@ -147,6 +147,7 @@ public final class PluginHost: Sendable {
             return lua_type(lua.L, -2) == LUA_TNIL ? (lua.string(at: -1) ?? "serverStart failed") : nil
         }
         if let failure { throw LoadError(description: failure) }
+        currentSummary.withLock { $0 = set.summary }
     }
 
     /// Runs every `serverStop` and cancels the plugins' timers and handlers.

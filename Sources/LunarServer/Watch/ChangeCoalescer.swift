@@ -7,6 +7,9 @@ import Synchronization
 final class ChangeCoalescer: Sendable {
     private struct State {
         var pending: Set<String> = []
+        /// When the oldest pending change came: a file written without pause must not hold
+        /// back the others for longer than `maxWait`.
+        var firstPending: Double = 0
         /// Files known to exist, to tell an added file from a changed one.
         var known: Set<String> = []
         var generation = 0
@@ -17,9 +20,19 @@ final class ChangeCoalescer: Sendable {
     private let queue = DispatchQueue(label: "lunar.watch.coalesce")
     private let deliver: @Sendable ([FileChange]) -> Void
 
+    private let maxWait = 0.2
+
     init(window: DispatchTimeInterval = .milliseconds(30), deliver: @escaping @Sendable ([FileChange]) -> Void) {
         self.window = window
         self.deliver = deliver
+    }
+
+    private static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+    /// Every known file under `folder` (a folder deleted or moved away) changed.
+    func touchAll(under folder: String) {
+        let files = state.withLock { $0.known.filter { $0.hasPrefix(folder + "/") } }
+        for file in files { touched(file) }
     }
 
     func know(_ file: String) { _ = state.withLock { $0.known.insert(file) } }
@@ -27,6 +40,7 @@ final class ChangeCoalescer: Sendable {
     /// Something happened to `file`; what exactly is decided when the burst ends.
     func touched(_ file: String) {
         let generation = state.withLock { state -> Int in
+            if state.pending.isEmpty { state.firstPending = Self.now() }
             state.pending.insert(file)
             state.generation += 1
             return state.generation
@@ -36,7 +50,7 @@ final class ChangeCoalescer: Sendable {
 
     private func flush(ifStill generation: Int) {
         let changes = state.withLock { state -> [FileChange] in
-            guard state.generation == generation else { return [] }
+            guard !state.pending.isEmpty, state.generation == generation || Self.now() - state.firstPending >= maxWait else { return [] }
             var changes: [FileChange] = []
             for file in state.pending.sorted() {
                 var info = stat()

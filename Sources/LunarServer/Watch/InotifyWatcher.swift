@@ -64,6 +64,18 @@ final class InotifyWatcher: FileWatcher, Sendable {
         }
     }
 
+    /// A folder went away (deleted, or moved out or elsewhere): its files are gone from where
+    /// they were, and its watches (which would follow a moved folder) are dropped.
+    private func removeTree(_ folder: String, coalescer: ChangeCoalescer?) {
+        coalescer?.touchAll(under: folder)
+        let gone = state.withLock { state -> [Int32] in
+            let gone = state.folders.filter { $0.value == folder || $0.value.hasPrefix(folder + "/") }.map(\.key)
+            for watch in gone { state.folders[watch] = nil }
+            return gone
+        }
+        for watch in gone { inotify_rm_watch(descriptor, watch) }
+    }
+
     private func readLoop() {
         let size = 64 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
@@ -97,6 +109,7 @@ final class InotifyWatcher: FileWatcher, Sendable {
         if ignored?(relative(path, root: root)) == true { return }
         if event.mask & UInt32(IN_ISDIR) != 0 {
             if event.mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 { addTree(path, reportFiles: true) }
+            if event.mask & UInt32(IN_DELETE | IN_MOVED_FROM) != 0 { removeTree(path, coalescer: coalescer) }
             return
         }
         coalescer?.touched(path)

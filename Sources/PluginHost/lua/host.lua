@@ -471,20 +471,32 @@ function M.summary(set)
   return summary
 end
 
--- Makes `set` the running one: stops the old plugins, then starts the new ones. Handlers and
--- timers belong to the plugins that made them and go with them; clients stay.
-function M.activate(set, ctx)
-  M.stop()
-  active = set
+local function start(set, ctx)
   for _, record in ipairs(set.list) do
     local serverStart = record.plugin.serverStart
     if type(serverStart) == "function" then
-      local start = { webSockets = record.webSockets, config = ctx.config, rootDir = ctx.rootDir, url = ctx.url }
-      local ok, message = call(record, "serverStart", serverStart, start)
+      local info = { webSockets = record.webSockets, config = ctx.config, rootDir = ctx.rootDir, url = ctx.url }
+      local ok, message = call(record, "serverStart", serverStart, info)
       if not ok then return nil, message end
     end
   end
   return true
+end
+
+-- Makes `set` the running one: stops the old plugins, then starts the new ones. Handlers and
+-- timers belong to the plugins that made them and go with them; clients stay. If a new
+-- `serverStart` fails, the new set is stopped and the old one started again.
+function M.activate(set, ctx)
+  local previous = active
+  M.stop()
+  active = set
+  set.ctx = ctx
+  local ok, message = start(set, ctx)
+  if ok then return true end
+  M.stop()
+  active = previous
+  if #previous.list > 0 then start(previous, previous.ctx or ctx) end
+  return nil, message
 end
 
 function M.stop()
