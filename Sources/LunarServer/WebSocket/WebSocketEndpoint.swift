@@ -30,9 +30,14 @@ struct WebSocketEndpoint: Sendable {
         let query = (try? RequestPath(target: target))?.queryItems ?? [:]
         let session = query["session"].flatMap { Self.isValidSession($0) ? $0 : nil }
         let acknowledged = query["ack"].flatMap { UInt64($0) } ?? 0
+        // Offered compression is always accepted; then frames must go through the library's writer.
+        let compressed = request.headerFields[values: .secWebSocketExtensions].contains { $0.contains("permessage-deflate") }
         return .upgrade([:]) { inbound, outbound, _ in
             await withTaskExecutorPreference(EventLoopTaskExecutor(channel.eventLoop)) {
-                await self.run(inbound: inbound, outbound: outbound, channel: channel, session: session, acknowledged: acknowledged)
+                await self.run(
+                    inbound: inbound, outbound: outbound, channel: channel,
+                    session: session, acknowledged: acknowledged, compressed: compressed
+                )
             }
         }
     }
@@ -45,10 +50,15 @@ struct WebSocketEndpoint: Sendable {
 
     private func run(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
-        session: String?, acknowledged: UInt64
+        session: String?, acknowledged: UInt64, compressed: Bool
     ) async {
         FrameTooLargeResponder.install(on: channel, limit: maxMessageSize)
-        let connection = ClientConnection(queueLimit: Self.queueLimit) { code, reason in
+        var sink: (@Sendable (OutboundFrame) -> Bool)?
+        if !compressed {
+            let writer = DirectFrameWriter(channel: channel, outbound: outbound, limit: Self.queueLimit)
+            sink = { frame in writer.enqueue(frame) }
+        }
+        let connection = ClientConnection(queueLimit: Self.queueLimit, sink: sink) { code, reason in
             // The writer may be stuck on a full socket: the close frame may never get out, so
             // the socket is dropped a second later whatever happens to it.
             Task { try? await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason) }
