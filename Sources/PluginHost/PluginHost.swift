@@ -283,9 +283,14 @@ public final class PluginHost: Sendable {
 
     public func received(binary: [UInt8], from clientID: String) { post(.binary(clientID, binary)) }
 
+    /// Runs `body` once the WebSocket events posted before it were handled (e.g. to close a
+    /// socket only after the answers to its earlier messages went out).
+    public func afterEvents(_ body: @escaping @Sendable () -> Void) { post(.then(body)) }
+
     /// A WebSocket event on its way to the Lua thread.
     enum SocketEvent: Sendable {
         case connected(String), disconnected(String), text(String, String), binary(String, [UInt8])
+        case then(@Sendable () -> Void)
     }
 
     /// Events wait here in arrival order; the Lua thread takes them in batches, so a busy
@@ -340,6 +345,9 @@ public final class PluginHost: Sendable {
             lua.push(runtime.binary)
             lua.push(id)
             lua.push(bytes: bytes)
+        case .then(let body):
+            body()
+            return
         }
         do throws(LuaError) { try lua.call(arguments: 2, results: 0) } catch { logger.error("\(error.message)") }
     }

@@ -69,14 +69,36 @@ struct WebSocketEndpoint: Sendable {
         }
         let joined = hub.connect(session: session, acknowledged: acknowledged, connection: connection)
         if !joined.resumed { host.connected(joined.clientID) }
+        var directReader: DirectFrameReader?
+        if !compressed {
+            let clientID = joined.clientID
+            let reader = DirectFrameReader(
+                clientID: clientID, host: host, resumable: session != nil, maxMessageSize: maxMessageSize
+            ) { code, reason in
+                self.refused(clientID, code)
+                // After the answers to the messages before the bad frame.
+                host.afterEvents { Task { try? await outbound.close(code, reason: reason) } }
+            }
+            // On the event loop (this task prefers it), before any later frame is read.
+            if channel.eventLoop.inEventLoop {
+                try? reader.install(on: channel)
+            } else {
+                try? await channel.eventLoop.submit { try reader.install(on: channel) }.get()
+            }
+            directReader = reader
+        }
 
         var leaving = false
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await Self.write(connection.frames, to: outbound) }
-            leaving = await read(inbound, outbound: outbound, clientID: joined.clientID, resumable: session != nil)
+            leaving = await read(
+                inbound, outbound: outbound, clientID: joined.clientID, resumable: session != nil,
+                assembler: directReader?.assembler ?? MessageAssembler(maxMessageSize: maxMessageSize)
+            )
             connection.finish()
             await group.waitForAll()
         }
+        leaving = leaving || directReader?.leaving.load(ordering: .relaxed) == true
         if hub.disconnected(joined.clientID, connection: connection, leaving: leaving) {
             host.disconnected(joined.clientID)
         }
@@ -98,54 +120,49 @@ struct WebSocketEndpoint: Sendable {
         }
     }
 
+    /// What a page sends when it leaves for good: its session ends at once.
+    static let goodbye = #"{"type":"lunar:bye"}"#
+
     /// Reads messages until the socket ends; returns true when the page said it is leaving.
-    private func read(_ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, clientID: String, resumable: Bool) async -> Bool {
-        var message = ByteBuffer()
-        var isText = true
-        var inMessage = false
+    /// (On an uncompressed socket the ``DirectFrameReader`` takes the data frames; this loop
+    /// then sees only those that came before it was installed.)
+    private func read(
+        _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, clientID: String, resumable: Bool,
+        assembler: MessageAssembler
+    ) async -> Bool {
         do {
             for try await frame in inbound {
-                // RFC 6455 §5.4: a continuation only inside a fragmented message, and no new
-                // message before the last one finished.
-                switch frame.opcode {
-                case .text, .binary:
-                    guard !inMessage else {
-                        try? await outbound.close(.protocolError, reason: "new message inside a fragmented one")
-                        return false
-                    }
-                    message.clear()
-                    isText = frame.opcode == .text
-                case .continuation:
-                    guard inMessage else {
-                        try? await outbound.close(.protocolError, reason: "continuation frame without a message")
-                        return false
-                    }
-                }
-                inMessage = !frame.fin
-                var data = frame.data
-                guard message.readableBytes + data.readableBytes <= maxMessageSize else {
-                    logger.info("client \(clientID) sent a message over \(maxMessageSize) bytes: closing it with 1009")
-                    try? await outbound.close(.messageTooLarge, reason: "message larger than maxMessageSize (\(maxMessageSize) bytes)")
-                    return false
-                }
-                message.writeBuffer(&data)
-                guard frame.fin else { continue }
-                if isText {
-                    guard let text = message.getString(at: message.readerIndex, length: message.readableBytes).flatMap({ _ in
-                        String(validating: message.readableBytesView, as: UTF8.self)
-                    }) else {
-                        try? await outbound.close(.dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
-                        return false
-                    }
-                    if resumable, text == #"{"type":"lunar:bye"}"# { return true }
+                switch assembler.accept(opcode: frame.opcode.webSocketOpcode, fin: frame.fin, data: frame.data) {
+                case .incomplete: break
+                case .text(let text):
+                    if resumable, text == Self.goodbye { return true }
                     host.received(text: text, from: clientID)
-                } else {
-                    host.received(binary: Array(message.readableBytesView), from: clientID)
+                case .binary(let bytes): host.received(binary: bytes, from: clientID)
+                case .refuse(let code, let reason):
+                    refused(clientID, code)
+                    try? await outbound.close(code, reason: reason)
+                    return false
                 }
             }
         } catch {
             logger.debug("WebSocket of client \(clientID) ended: \(error)")
         }
         return false
+    }
+
+    private func refused(_ clientID: String, _ code: WebSocketErrorCode) {
+        if code == .messageTooLarge {
+            logger.info("client \(clientID) sent a message over \(maxMessageSize) bytes: closing it with 1009")
+        }
+    }
+}
+
+extension WebSocketDataFrame.Opcode {
+    var webSocketOpcode: WebSocketOpcode {
+        switch self {
+        case .text: .text
+        case .binary: .binary
+        case .continuation: .continuation
+        }
     }
 }
