@@ -37,11 +37,11 @@ public final class LunarServer: Sendable {
     }
 
     /// The Lunar install: the bundled plugins and the browser client live beside the sources.
-    static let installRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// `LUNAR_HOME` (a copy of the repository's tree) wins, for a binary moved elsewhere.
+    static let installRoot = ProcessInfo.processInfo.environment["LUNAR_HOME"].map { URL(fileURLWithPath: $0) }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let bundledPlugins = installRoot.appendingPathComponent("plugins").path
-    static let clientFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Client/web-socket.js").path
+    static let clientFile = installRoot.appendingPathComponent("Sources/LunarServer/Client/web-socket.js").path
 
     private init(config: LunarConfig, options: CommandLineOptions, executor: LuaExecutor, hub: Hub, host: PluginHost, logger: Logger) {
         self.config = config

@@ -40,8 +40,9 @@ public final class PluginHost: Sendable {
     }
 
     /// The folder of the Lua runtime that ships with Lunar.
-    static let runtimeFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("lua/host.lua").path
+    static let runtimeFile = ProcessInfo.processInfo.environment["LUNAR_HOME"]
+        .map { URL(fileURLWithPath: $0).appendingPathComponent("Sources/PluginHost/lua/host.lua").path }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("lua/host.lua").path
 
     private init(executor: LuaExecutor, hub: Hub, logger: Logger, runtime: Runtime) {
         self.executor = executor

@@ -99,6 +99,11 @@ final class InotifyWatcher: FileWatcher, Sendable {
 
     private func handle(_ event: inotify_event, name: String) {
         let (folder, root, ignored, coalescer) = state.withLock { ($0.folders[event.wd], $0.root, $0.ignored, $0.coalescer) }
+        if event.mask & UInt32(IN_Q_OVERFLOW) != 0 {
+            // The kernel dropped events: every known file may have changed.
+            coalescer?.touchAll(under: root)
+            return
+        }
         guard let folder else { return }
         if event.mask & UInt32(IN_DELETE_SELF) != 0 || event.mask & UInt32(IN_IGNORED) != 0 {
             _ = state.withLock { $0.folders.removeValue(forKey: event.wd) }
