@@ -23,7 +23,6 @@ function M.tidy(err)
 end
 
 local format = string.format
-local unpack = table.unpack
 
 local RESERVED = { message = true, connection = true, disconnect = true }
 local CONSOLE_LOG = "data:text/javascript,export default (...a) => console.log(...a)"
@@ -206,9 +205,11 @@ function Pages.on(self, event, fn)
   checkSelf(self, Pages, "on")
   checkType(event, "string", 1, "webSockets:on")
   checkType(fn, "function", 2, "webSockets:on")
-  local list = handlers[event] or {}
-  handlers[event] = list
+  -- Lists are replaced, never changed in place, so a dispatch running over one is safe.
+  local old = handlers[event] or {}
+  local list = table.move(old, 1, #old, 1, {})
   list[#list + 1] = { record = self._record, fn = fn }
+  handlers[event] = list
 end
 
 -- Removes this plugin's handler `fn` for `event`, or all of this plugin's handlers for it:
@@ -630,8 +631,10 @@ local function runHandlers(event, ...)
   local list = handlers[event]
   if not list or #list == 0 then return nil, nil end
   local response, failure
-  for _, handler in ipairs({ unpack(list) }) do
-    local ok, result = call(handler.record, format("handler for %q", event), handler.fn, ...)
+  for i = 1, #list do
+    local handler = list[i]
+    local ok, result = host.guard(handler.fn, ...)
+    if not ok then result = report(handler.record, format("handler for %q", event), result) end
     if response == nil and failure == nil then
       if not ok then failure = result elseif result ~= nil then response = result end
     end
