@@ -83,6 +83,4 @@ public struct LuaArguments {
     public func checkAny(_ n: Int32) throws(LuaArgumentError) {
         guard type(n) != LUA_TNONE else { throw LuaArgumentError(argument: n, "value expected") }
     }
-
-    public func value(_ n: Int32) -> LuaValue { state.value(at: n) }
 }
