@@ -70,8 +70,7 @@ public final class LuaState {
     /// Replaces them with `results` values (or all results with `LUA_MULTRET`).
     public func call(arguments: Int32, results: Int32) throws(LuaError) {
         releaseDroppedReferences()
-        let budget = budgetMilliseconds
-        lunar_set_deadline(L, budget > 0 ? lunar_monotonic_now() + Double(budget) / 1000 : 0, Int32(budget))
+        restartBudget()
         let status = lunar_pcall(L, arguments, results)
         lunar_set_deadline(L, 0, 0)
         try check(status)

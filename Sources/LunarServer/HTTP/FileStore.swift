@@ -41,8 +41,7 @@ final class FileStore: Sendable {
 
     /// - Parameter root: an existing folder; kept as its real path.
     init(root: String) {
-        self.root = (try? FileManager.default.destinationOfSymbolicLink(atPath: root)).map { Paths.absolute($0, from: root) }
-            ?? Self.realPath(root) ?? root
+        self.root = Self.realPath(root) ?? root
     }
 
     static func realPath(_ path: String) -> String? {

@@ -56,7 +56,7 @@ struct RequestPipeline: Sendable {
                 type = MimeTypes.resolve(response.type ?? Self.fileExtension(path))
                 body = ByteBuffer(bytes: response.body)
                 extraHeaders = response.headers
-                return await finish(request, context: context, body: body, type: type, status: status, headers: extraHeaders, file: nil, isHead: isHead)
+                return await finish(request, summary: summary, context: context, body: body, type: type, status: status, headers: extraHeaders, file: nil, isHead: isHead)
             }
         }
         guard request.method == .get || isHead else {
@@ -70,7 +70,7 @@ struct RequestPipeline: Sendable {
         case .response(let response):
             return response
         }
-        return await finish(request, context: context, body: body, type: type, status: status, headers: extraHeaders, file: storedFile, isHead: isHead)
+        return await finish(request, summary: summary, context: context, body: body, type: type, status: status, headers: extraHeaders, file: storedFile, isHead: isHead)
     }
 
     private enum Found {
@@ -104,13 +104,12 @@ struct RequestPipeline: Sendable {
     }
 
     private func finish(
-        _ request: Request, context: HookRequest?, body: ByteBuffer, type: String, status: HTTPResponse.Status,
-        headers: [String: String], file: FileStore.StoredFile?, isHead: Bool
+        _ request: Request, summary: PluginSummary, context: HookRequest?, body: ByteBuffer, type: String,
+        status: HTTPResponse.Status, headers: [String: String], file: FileStore.StoredFile?, isHead: Bool
     ) async -> Response {
         var body = body
         var type = type
         var headers = headers
-        let summary = host.summary
         let success = (200 ..< 300).contains(status.code)
         var file = file
         if let context, (summary.transform && success) || summary.resolveMimeType {

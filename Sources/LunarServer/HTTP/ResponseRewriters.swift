@@ -36,11 +36,11 @@ enum ResponseRewriters {
     static func range(of needle: [UInt8], in haystack: [UInt8], last: Bool) -> Int? {
         guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
         let limit = haystack.count - needle.count
-        let offsets = last ? Array(stride(from: limit, through: 0, by: -1)) : Array(0 ... limit)
         return haystack.withUnsafeBufferPointer { hay in
-            offsets.first { offset in
+            func matches(_ offset: Int) -> Bool {
                 hay[offset] == needle[0] && needle.indices.allSatisfy { hay[offset + $0] == needle[$0] }
             }
+            return last ? stride(from: limit, through: 0, by: -1).first(where: matches) : (0 ... limit).first(where: matches)
         }
     }
 }
