@@ -14,8 +14,10 @@ import Foundation
 /// // results == [.integer(2)]
 /// ```
 public final class LuaState {
-    /// The raw state, for the bridge's own extensions.
-    public let L: OpaquePointer
+    /// The raw state, for the bridge's own extensions: the Lua thread (coroutine) that is
+    /// running now, so that a host function called from a coroutine reads and pushes there.
+    public fileprivate(set) var L: OpaquePointer
+    private let mainThread: OpaquePointer
     /// Time budget of each entry into Lua, in milliseconds (0: unlimited).
     public var budgetMilliseconds: Int
     let releases = ReleaseQueue()
@@ -26,12 +28,13 @@ public final class LuaState {
             throw LuaError(kind: .memory, message: "cannot create a Lua state: out of memory")
         }
         self.L = L
+        self.mainThread = L
         self.budgetMilliseconds = budgetMilliseconds
         luaL_openlibs(L)
         installJSON()
     }
 
-    deinit { lunar_close(L) }
+    deinit { lunar_close(mainThread) }
 
     /// Bytes the state may allocate (0: no limit); past it, allocations fail with a Lua error.
     public var memoryLimit: Int {
@@ -152,12 +155,16 @@ final class HostFunction {
 
 private func hostFunctionEntry(_ L: OpaquePointer?, _ context: UnsafeMutableRawPointer?) -> Int32 {
     let function = Unmanaged<HostFunction>.fromOpaque(context!).takeUnretainedValue()
+    let state = function.state
+    let caller = state.L
+    state.L = L!
+    defer { state.L = caller }
     do {
-        return try function.body(LuaArguments(state: function.state, function: function.name))
+        return try function.body(LuaArguments(state: state, function: function.name))
     } catch {
         // luaL_where-style position of the Lua caller, then the message.
         luaL_where(L, 1)
-        function.state.push(error.render(function: function.name))
+        state.push(error.render(function: function.name))
         lua_concat(L, 2)
         return -1
     }

@@ -116,4 +116,27 @@ final class StackBalanceTests: XCTestCase {
             lua.pop()
         }
     }
+
+    /// A host function called from a coroutine reads its arguments from, and pushes its
+    /// results onto, the coroutine's own stack, not the main thread's.
+    func testHostFunctionsInsideCoroutines() throws {
+        assertBalanced("host functions inside coroutines") {
+            XCTAssertEqual(try lua.run("""
+                local co = coroutine.wrap(function(x)
+                  local text = json.encode({ n = x })
+                  coroutine.yield(needsString(text))
+                  return json.decode(text).n, needsString("after")
+                end)
+                local first = co(41)
+                local n, after = co()
+                return first, n, after, select('#', needsString("main"))
+                """), [#"{"n":41}"#, 41, "after", 1])
+            let failure = try? lua.run("return coroutine.wrap(function() return needsString({}) end)()", name: "=co")
+            XCTAssertNil(failure)
+        }
+        XCTAssertEqual(try lua.run("""
+            local co = coroutine.create(function() return needsString(nil) end)
+            return coroutine.resume(co)
+            """, name: "=co"), [false, "co:1: bad argument #1 to 'needsString' (string expected, got nil)"])
+    }
 }
