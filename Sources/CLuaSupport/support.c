@@ -7,8 +7,9 @@
 typedef struct {
     size_t used;
     size_t limit;
-    // While a host (Swift) function runs, allocations may not fail: a failing allocation
-    // raises a Lua error, and that must never unwind through Swift frames.
+    // Allocations may fail only while Lua code runs inside lunar_pcall. Elsewhere (a host
+    // function, or Swift pushing values between calls) a failing allocation would raise a Lua
+    // error through Swift frames, or panic outside any protected call. Starts at 1: outside.
     int in_host;
     double deadline;
     int budget_ms;
@@ -71,6 +72,7 @@ lua_State *lunar_newstate(size_t memory_limit) {
     lunar_state_info *info = calloc(1, sizeof(lunar_state_info));
     if (!info) return NULL;
     info->limit = memory_limit;
+    info->in_host = 1;
     lua_State *L = lua_newstate(lunar_alloc, info);
     if (!L) {
         free(info);
@@ -135,7 +137,11 @@ int lunar_pcall(lua_State *L, int nargs, int nresults) {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, lunar_traceback_handler);
     lua_insert(L, base);
+    lunar_state_info *info = info_of(L);
+    int outside = info->in_host;
+    info->in_host = 0;
     int status = lua_pcall(L, nargs, nresults, base);
+    info->in_host = outside;
     lua_remove(L, base);
     return status;
 }

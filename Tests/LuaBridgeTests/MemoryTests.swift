@@ -57,4 +57,20 @@ final class MemoryTests: XCTestCase {
         XCTAssertNotNil(failure(lua, "return picky(1)"))
         XCTAssertNotNil(failure(lua, "local t = {} for i = 1, 2e5 do t[i] = ('x'):rep(100) .. i end"), "the cap no longer applies")
     }
+
+    /// At the cap, Swift can still push values (a request for a hook, a message for a handler):
+    /// only Lua code running inside a call can fail to allocate, never the bridge between calls.
+    func testSwiftCanPushAtTheCap() throws {
+        let lua = try LuaState(memoryLimit: limit, budgetMilliseconds: 10_000)
+        try lua.run("hoard = {} pcall(function() for i = 1, 1e8 do hoard[i] = ('x'):rep(100) .. i end end)")
+        XCTAssertGreaterThan(lua.memoryUsed, limit - (1 << 20))
+        let big = String(repeating: "y", count: 1 << 20)
+        let base = lua.top
+        lua.push(.table(["body": .string(big), "list": .array((1 ... 1000).map { .integer($0) })]))
+        XCTAssertEqual(lua.top, base + 1)
+        lua.pop()
+        XCTAssertNotNil(failure(lua, "hoard.more = ('z'):rep(4 << 20)"), "the cap applies again inside Lua")
+        try lua.run("hoard = nil collectgarbage()")
+        XCTAssertLessThan(lua.memoryUsed, limit / 2)
+    }
 }
