@@ -190,17 +190,21 @@ public final class LunarServer: Sendable {
         let app = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await pipeline.respond(to: request) },
             server: HTTPServerBuilder { responder in
-                LunarChildChannel(inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder,
-                    configuration: .init(http1: .init(idleTimeout: .seconds(120)), ws: webSocketConfiguration)
-                ) { request, channel, _ in
-                    endpoint.shouldUpgrade(request, channel: channel)
-                })
+                LunarChildChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder,
+                        configuration: .init(http1: .init(idleTimeout: .seconds(120)), ws: webSocketConfiguration)
+                    ) { request, channel, _ in
+                        endpoint.shouldUpgrade(request, channel: channel)
+                    },
+                    fastPath: { [host = self.host] in StaticFileFastPath(pipeline: pipeline, summary: { host.summary }) }
+                )
             },
             configuration: .init(address: .hostname(config.hostname, port: port), serverName: nil),
             onServerRunning: { channel in
                 await self.listening(on: channel.localAddress?.port ?? port, set: set, portNote: portNote)
             },
+            eventLoopGroupProvider: .shared(EventLoops.group),
             logger: Logger(label: "lunar.http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let shutdown = ShutdownSignal()

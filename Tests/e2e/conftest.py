@@ -109,9 +109,21 @@ def make_server(lunar_bin, request):
     for server in servers:
         server.stop()
         if failed and server.log_path is not None:
+            output = server.output()
             print(f"\n--- {server!r} output (exit status {server.returncode}) ---\n"
-                  f"{server.output()}--- end ---")
+                  f"{crashed_thread(output)}{output}--- end ---")
         server.cleanup()
+
+
+def crashed_thread(output: str) -> str:
+    """The crashed thread's frames from a Swift backtrace, to show before the whole output
+    (which a long backtrace would otherwise push out of a truncated CI log)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if " crashed:" in line), None)
+    if start is None:
+        return ""
+    excerpt = lines[max(0, start - 3):start + 40]
+    return "--- the crashed thread ---\n" + "\n".join(excerpt) + "\n--- (full output follows) ---\n"
 
 
 @pytest.fixture(scope="session")

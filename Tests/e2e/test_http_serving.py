@@ -406,3 +406,82 @@ def test_import_meta_hot_not_added_to_non_javascript(project, make_server):
     server = make_server(root, "--no-watch")
     assert fetch(server, "/notes.txt")[2] == text
     assert fetch(server, "/style.css")[2] == b"/* import.meta.hot */\n"
+
+
+# -- Last-Modified, keep-alive and pipelining (plain files are answered on the event loop) ----
+
+def test_last_modified_and_if_modified_since(project, make_server):
+    root = project({"app.js": "export const a = 1;\n"})
+    os.utime(root / "app.js", (784111777, 784111777))  # Sun, 06 Nov 1994 08:49:37 GMT
+    server = make_server(root, "--no-watch")
+    status, headers, _ = fetch(server, "/app.js")
+    assert status == 200
+    assert headers.get("last-modified") == "Sun, 06 Nov 1994 08:49:37 GMT", headers
+    assert headers.get("date", "").endswith(" GMT"), headers
+
+    status, _, body = fetch(server, "/app.js", headers={"If-Modified-Since": headers["last-modified"]})
+    assert status == 304 and body == b""
+    status, _, body = fetch(server, "/app.js", headers={"If-Modified-Since": "Mon, 07 Nov 1994 08:49:37 GMT"})
+    assert status == 200 and body == b"export const a = 1;\n"
+    # If-None-Match decides when both are sent (RFC 9110 §13.2.2).
+    status, _, _ = fetch(server, "/app.js", headers={"If-None-Match": '"other"', "If-Modified-Since": headers["last-modified"]})
+    assert status == 200
+    # Plugin-made bodies have no file date.
+    status, headers, _ = fetch(server, CLIENT_PATH)
+    assert status == 200 and "last-modified" not in headers
+
+
+def test_http_1_0_gets_a_1_0_answer_and_the_connection_closes(project, make_server):
+    root = project({"a.txt": "aaa\n"})
+    server = make_server(root, "--no-watch")
+    wire = raw_exchange(server, f"GET /a.txt HTTP/1.0\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    assert wire.startswith(b"HTTP/1.0 200"), wire[:200]
+    assert wire.endswith(b"\r\n\r\naaa\n"), wire
+    # Closed by the server: raw_exchange returned before its timeout with one response.
+    assert wire.count(b"HTTP/1.0") == 1
+
+
+def test_pipelined_requests_answer_in_order_across_plain_and_full_paths(project, make_server):
+    """Plain files (answered on the event loop) and requests that need the full pipeline
+    (a plugin's serve, a 404, a redirect) pipelined on one connection: answers in order."""
+    root = project({
+        "a.txt": "file a\n",
+        "b.txt": "file b\n",
+        "dir/index.html": "<p>dir</p>\n",
+        "lunar.config.lua": (
+            "return { plugins = { { name = 'slow', serve = function(ctx)\n"
+            "  if ctx.path == '/virtual' then\n"
+            "    local t = os.clock() while os.clock() - t < 0.05 do end\n"
+            "    return 'virtual body'\n"
+            "  end\n"
+            "end } } }\n"),
+    })
+    server = make_server(root, "--no-watch")
+    paths = ["/a.txt", "/virtual", "/b.txt", "/missing.txt", "/a.txt", "/dir", "/b.txt"]
+    data = b"".join(request_bytes(server, "GET", p) for p in paths[:-1]) \
+        + request_bytes(server, "GET", paths[-1], "Connection: close\r\n")
+    wire = raw_exchange(server, data, timeout=5)
+    expected = [(b"200", b"file a\n"), (b"200", b"virtual body"), (b"200", b"file b\n"),
+                (b"404", None), (b"200", b"file a\n"), (b"301", None), (b"200", b"file b\n")]
+    rest = wire
+    for path, (status, body) in zip(paths, expected):
+        assert rest.startswith(b"HTTP/1.1 " + status), (path, rest[:300])
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+        got, rest = rest[:length], rest[length:]
+        if body is not None:
+            assert got == body, (path, got)
+    assert rest == b"", rest
+
+
+def test_plain_file_request_with_a_body_is_answered_and_the_body_skipped(project, make_server):
+    root = project({"a.txt": "aaa\n", "b.txt": "bbb\n"})
+    server = make_server(root, "--no-watch")
+    body = b"x" * 3000
+    data = (f"GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body \
+        + request_bytes(server, "GET", "/b.txt", "Connection: close\r\n")
+    wire = raw_exchange(server, data)
+    first, _, rest = wire.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), wire[:200]
+    assert rest.startswith(b"aaa\nHTTP/1.1 200"), wire
+    assert rest.endswith(b"bbb\n"), wire

@@ -19,6 +19,8 @@ final class FileStore: Sendable {
         let body: ByteBuffer
         let etag: String
         let fileExtension: String
+        /// The file's modification time as an HTTP date.
+        let lastModified: String
         fileprivate let identity: Identity
         /// The page or module after Lunar's own rewrites (injection, import.meta.hot), made once.
         let rewritten = Mutex<[Int: (ByteBuffer, String)]>([:])
@@ -28,6 +30,7 @@ final class FileStore: Sendable {
             self.etag = ETag.of(body)
             self.identity = identity
             self.fileExtension = fileExtension
+            self.lastModified = HTTPDate.format(seconds: Int(identity.modified / 1_000_000_000))
         }
     }
 
@@ -78,6 +81,39 @@ final class FileStore: Sendable {
 
     /// Forgets everything (after a burst of changes on disk).
     func invalidate() { cache.withLock { $0.removeAll() } }
+}
+
+/// Dates as HTTP writes them (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+enum HTTPDate {
+    static func format(seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var buffer = [CChar](repeating: 0, count: 40)
+        let length = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Now, formatted at most once a second.
+    static func now() -> String {
+        let seconds = Int(time(nil))
+        if let text = cache.withLock({ $0.seconds == seconds ? $0.text : nil }) { return text }
+        let text = format(seconds: seconds)
+        cache.withLock { $0 = (seconds, text) }
+        return text
+    }
+
+    private static let cache = Mutex<(seconds: Int, text: String)>((0, ""))
+}
+
+/// Conditional GET (RFC 9110 §13.2.2): `If-None-Match` decides when present, else an
+/// `If-Modified-Since` equal to the `Last-Modified` sent.
+enum Revalidation {
+    static func isFresh(ifNoneMatch: String?, ifModifiedSince: String?, etag: String, lastModified: String?) -> Bool {
+        if let ifNoneMatch { return ETag.matches(ifNoneMatch, etag) }
+        guard let ifModifiedSince, let lastModified else { return false }
+        return ifModifiedSince.trimmingCharacters(in: .whitespaces) == lastModified
+    }
 }
 
 /// Strong entity tags from the bytes served (FNV-1a, 64 bits): cheap, and equal bodies match.

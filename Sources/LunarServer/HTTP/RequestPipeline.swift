@@ -16,10 +16,16 @@ struct RequestPipeline: Sendable {
     let clientModule: ByteBuffer
 
     func respond(to request: Request) async -> Response {
-        guard policy.allows(host: request.head.authority) else {
+        let summary = host.summary
+        let isHead = request.method == .head
+        let target = request.head.path ?? "/"
+        let authority = request.head.authority
+        if request.method == .get || isHead, let plain = plainFile(target: target, authority: authority, summary: summary) {
+            return finalize(request, body: plain.body, etag: plain.etag, lastModified: plain.lastModified, type: plain.type, status: .ok, headers: [:], isHead: isHead)
+        }
+        guard policy.allows(host: authority) else {
             return Self.text(.forbidden, "403 Forbidden: this server answers only to its own host name, localhost or an IP address.\n")
         }
-        let target = request.head.path ?? "/"
         let path: RequestPath
         do {
             path = try RequestPath(target: target)
@@ -28,15 +34,13 @@ struct RequestPipeline: Sendable {
         } catch {
             return Self.text(.forbidden, "403 Forbidden.\n")
         }
-        let isHead = request.method == .head
         if path.path == ResponseRewriters.clientPath {
-            return finalize(request, body: clientModule, etag: nil, type: MimeTypes.resolve("js"), status: .ok, headers: [String: String](), isHead: isHead)
+            return finalize(request, body: clientModule, etag: nil, lastModified: nil, type: MimeTypes.resolve("js"), status: .ok, headers: [String: String](), isHead: isHead)
         }
         if path.path == "/wds" {
             return Self.text(.upgradeRequired, "426 Upgrade Required: /wds is Lunar's WebSocket endpoint.\n")
         }
 
-        let summary = host.summary
         // What the plugins see of the request, built only when some hook will look at it.
         let context = summary.serve || summary.transform || summary.resolveMimeType
             ? HookRequest(method: request.method.rawValue, path: path.path, url: target, query: path.queryItems, headers: Self.headers(of: request))
@@ -71,6 +75,41 @@ struct RequestPipeline: Sendable {
             return response
         }
         return await finish(request, summary: summary, context: context, body: body, type: type, status: status, headers: extraHeaders, file: storedFile, isHead: isHead)
+    }
+
+    /// A file as Lunar serves it when no plugin hook looks at the request.
+    struct PlainFile {
+        let body: ByteBuffer
+        let etag: String
+        let type: String
+        let lastModified: String
+    }
+
+    /// The file a GET or HEAD names when the file store alone answers it: no plugin hook, no
+    /// redirect, no error, not the app index. Nil sends the request down the full path. Shared
+    /// by ``respond(to:)`` and the event loop's ``StaticFileFastPath``.
+    func plainFile(target: String, authority: String?, summary: PluginSummary) -> PlainFile? {
+        guard !summary.serve, !summary.transform, !summary.resolveMimeType, policy.allows(host: authority),
+              let path = try? RequestPath(target: target), path.path != ResponseRewriters.clientPath else { return nil }
+        let file: FileStore.StoredFile
+        switch store.lookup(path.segments) {
+        case .file(let found):
+            file = found
+        case .directory where path.hasTrailingSlash || path.segments.isEmpty:
+            guard case .file(let index) = store.lookup(path.segments + ["index.html"]) else { return nil }
+            file = index
+        default:
+            return nil
+        }
+        let type = MimeTypes.resolve(file.fileExtension)
+        let (inject, hot) = rewrites(type: type, summary: summary)
+        let (body, etag) = inject || hot ? rewritten(file, inject: inject) : (file.body, file.etag)
+        return PlainFile(body: body, etag: etag, type: type, lastModified: file.lastModified)
+    }
+
+    /// Lunar's own rewrites a successful body of `type` gets: the client script, `import.meta.hot`.
+    private func rewrites(type: String, summary: PluginSummary) -> (inject: Bool, hot: Bool) {
+        (injectionAllowed && summary.injectWebSocket && MimeTypes.isHTML(type), MimeTypes.isJavaScript(type))
     }
 
     private enum Found {
@@ -131,8 +170,7 @@ struct RequestPipeline: Sendable {
         }
         var etag: String?
         if success {
-            let inject = injectionAllowed && summary.injectWebSocket && MimeTypes.isHTML(type)
-            let hot = MimeTypes.isJavaScript(type)
+            let (inject, hot) = rewrites(type: type, summary: summary)
             if let file, inject || hot {
                 (body, etag) = rewritten(file, inject: inject)
             } else if inject || hot {
@@ -141,7 +179,7 @@ struct RequestPipeline: Sendable {
                 etag = file?.etag
             }
         }
-        return finalize(request, body: body, etag: etag, type: type, status: status, headers: headers, isHead: isHead)
+        return finalize(request, body: body, etag: etag, lastModified: file?.lastModified, type: type, status: status, headers: headers, isHead: isHead)
     }
 
     /// A stored file's rewritten form, made once per file version.
@@ -160,18 +198,23 @@ struct RequestPipeline: Sendable {
         return changed.map { ByteBuffer(bytes: $0) } ?? body
     }
 
+    @inline(never)  // works around a Swift 6.3 optimizer crash (SIL ownership verifier) in respond(to:)
     private func finalize(
-        _ request: Request, body: ByteBuffer, etag: String?, type: String, status: HTTPResponse.Status,
+        _ request: Request, body: ByteBuffer, etag: String?, lastModified: String?, type: String, status: HTTPResponse.Status,
         headers extra: [String: String], isHead: Bool
     ) -> Response {
         var headers: HTTPFields = [.contentType: type, .cacheControl: "no-cache"]
         let success = (200 ..< 300).contains(status.code)
         let tag = success ? (etag ?? ETag.of(body)) : nil
         if let tag { headers[.eTag] = tag }
+        if success, let lastModified { headers[.lastModified] = lastModified }
         for (name, value) in extra {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
-        if let tag, ETag.matches(request.headers[.ifNoneMatch], tag) {
+        if let tag, Revalidation.isFresh(
+            ifNoneMatch: request.headers[.ifNoneMatch], ifModifiedSince: request.headers[.ifModifiedSince],
+            etag: tag, lastModified: success ? lastModified : nil
+        ) {
             headers[.contentLength] = nil
             return Response(status: .notModified, headers: headers)
         }

@@ -1,0 +1,96 @@
+import NIOCore
+import NIOHTTP1
+import PluginHost
+
+/// Answers a plain GET or HEAD of a file right on the event loop, before Hummingbird's
+/// per-request task: a dev page's hundreds of modules are the hot path of a dev server. It
+/// asks ``RequestPipeline/plainFile(target:authority:summary:)`` — the same decision, bytes
+/// and tags the full pipeline uses — and passes every other request on unchanged (plugin
+/// hooks, redirects, errors, WebSocket upgrades).
+///
+/// Sits right after NIO's HTTP/1 decoder. Responses leave in request order: while a request
+/// passed on is unanswered, later ones are passed on too.
+final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let pipeline: RequestPipeline
+    private let summary: @Sendable () -> PluginSummary
+    /// Requests passed on whose response has not ended yet.
+    private var passedOn = 0
+    /// The body and end of a request answered here are dropped.
+    private var answered = false
+
+    init(pipeline: RequestPipeline, summary: @escaping @Sendable () -> PluginSummary) {
+        self.pipeline = pipeline
+        self.summary = summary
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if answered {
+            if case .end = part { answered = false }
+            return
+        }
+        switch part {
+        case .head(let head):
+            if passedOn == 0, let file = plainFile(head) {
+                answered = true
+                respond(context: context, head: head, file: file)
+                return
+            }
+            passedOn += 1
+            context.fireChannelRead(data)
+            if head.headers.contains(name: "upgrade") {
+                // A WebSocket from here on: the HTTP handlers leave the pipeline, so does this one.
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            }
+        case .body, .end:
+            context.fireChannelRead(data)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { passedOn = max(0, passedOn - 1) }
+        context.write(data, promise: promise)
+    }
+
+    private func plainFile(_ head: HTTPRequestHead) -> RequestPipeline.PlainFile? {
+        guard head.method == .GET || head.method == .HEAD, !head.headers.contains(name: "upgrade") else { return nil }
+        return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary())
+    }
+
+    private func respond(context: ChannelHandlerContext, head request: HTTPRequestHead, file: RequestPipeline.PlainFile) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(7)
+        headers.add(name: "Content-Type", value: file.type)
+        headers.add(name: "Cache-Control", value: "no-cache")
+        headers.add(name: "ETag", value: file.etag)
+        headers.add(name: "Last-Modified", value: file.lastModified)
+        headers.add(name: "Date", value: HTTPDate.now())
+        let keepAlive = request.isKeepAlive
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if request.version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let fresh = Revalidation.isFresh(
+            ifNoneMatch: request.headers.first(name: "if-none-match"), ifModifiedSince: request.headers.first(name: "if-modified-since"),
+            etag: file.etag, lastModified: file.lastModified
+        )
+        let status: HTTPResponseStatus = fresh ? .notModified : .ok
+        if !fresh { headers.add(name: "Content-Length", value: String(file.body.readableBytes)) }
+        let version = HTTPVersion(major: 1, minor: request.version.minor == 0 ? 0 : 1)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        if !fresh, request.method != .HEAD, file.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(file.body))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+}
