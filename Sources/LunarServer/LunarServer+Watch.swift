@@ -8,13 +8,13 @@ extension LunarServer {
     /// at a time, in order.
     func startWatching() {
         let root = config.rootDir
-        let globs = config.ignore.map(Glob.init)
         // Lunar's own output, when redirected into the project, must not reload pages forever.
         let ownOutput = Set(["/proc/self/fd/1", "/proc/self/fd/2"].compactMap(FileStore.realPath))
-        let ignored: @Sendable (String) -> Bool = { relative in
+        // The config's globs as last read: a config edit changes them without a restart.
+        let ignored: @Sendable (String) -> Bool = { [self] relative in
             let parts = relative.split(separator: "/")
             return parts.first == ".git" || parts.contains("node_modules")
-                || globs.contains { $0.matches(relative) } || ownOutput.contains(root + "/" + relative)
+                || live.withLock { $0.ignoreGlobs }.contains { $0.matches(relative) } || ownOutput.contains(root + "/" + relative)
         }
         let (batches, sink) = AsyncStream.makeStream(of: [FileChange].self)
         Task {
@@ -85,18 +85,43 @@ extension LunarServer {
         let url = live.withLock { $0.url }
         do {
             let set = try await host.load(Self.entries(fresh), searchDirs: Self.searchDirs(fresh), rootDir: config.rootDir)
-            let budget = fresh.timeout
-            await executor.run { lua in lua.budgetMilliseconds = budget }
+            let limits = (fresh.timeout, fresh.memoryLimit)
+            await executor.run { lua in
+                lua.budgetMilliseconds = limits.0
+                lua.memoryLimit = limits.1
+            }
             try await host.activate(set, context: StartContext(config: fresh.raw, rootDir: config.rootDir, url: url))
-            let rewatch = live.withLock { state in
-                state.config = fresh
-                return state.rewatch
+            let (rewatch, previous) = live.withLock { state in
+                defer {
+                    state.config = fresh
+                    state.ignoreGlobs = fresh.ignore.map(Glob.init)
+                }
+                return (state.rewatch, state.config)
             }
             rewatch?()
             logger.info("plugins reloaded: \(set.summary.names.joined(separator: ", "))")
+            let needRestart = Self.settingsNeedingRestart(previous, fresh)
+            if !needRestart.isEmpty {
+                report("the config's \(needRestart.joined(separator: ", ")) changed: restart Lunar to apply \(needRestart.count == 1 ? "it" : "them")")
+            }
         } catch {
             report("plugins did not reload, the previous ones keep running: \(error.description)")
         }
+    }
+
+    /// What a reload applies: plugins, `pluginPaths`, `timeout`, `memoryLimit`, added `ignore`
+    /// globs. The rest shapes the listening server and the request path, made once at start
+    /// (and a folder ignored at start is not being watched, so removing a glob waits too).
+    static func settingsNeedingRestart(_ old: LunarConfig, _ new: LunarConfig) -> [String] {
+        var changed: [String] = []
+        if old.port != new.port { changed.append("port") }
+        if old.hostname != new.hostname { changed.append("hostname") }
+        if old.watch != new.watch { changed.append("watch") }
+        if old.appIndex != new.appIndex { changed.append("appIndex") }
+        if old.injectWebSocket != new.injectWebSocket { changed.append("injectWebSocket") }
+        if old.maxMessageSize != new.maxMessageSize { changed.append("maxMessageSize") }
+        if !Set(old.ignore).isSubset(of: new.ignore) { changed.append("ignore (a glob removed)") }
+        return changed
     }
 
     private func report(_ message: String) {

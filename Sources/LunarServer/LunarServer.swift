@@ -29,6 +29,8 @@ public final class LunarServer: Sendable {
 
     struct LiveState {
         var config: LunarConfig
+        /// The config's `ignore` globs, compiled.
+        var ignoreGlobs: [Glob]
         var url = ""
         /// Folders outside the root watched because plugins or the config live there.
         var watchedOutside: Set<String> = []
@@ -51,7 +53,7 @@ public final class LunarServer: Sendable {
         self.host = host
         self.store = FileStore(root: config.rootDir)
         self.logger = logger
-        self.live = Mutex(LiveState(config: config))
+        self.live = Mutex(LiveState(config: config, ignoreGlobs: config.ignore.map(Glob.init)))
     }
 
     /// Runs until SIGINT or SIGTERM; returns the exit status. Prints one clear message and

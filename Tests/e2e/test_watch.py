@@ -1001,3 +1001,27 @@ def test_watch_off(make_server, project, listeners, how):
     assert events(server) == []
     # The page gets no client script either: no plugin asked for it.
     assert "__web-dev-server__web-socket.js" not in get(server, "/").text
+
+
+def test_config_edit_applies_ignore_and_names_what_needs_a_restart(make_server, project, listeners):
+    """A config edit applies added `ignore` globs at once; settings that shape the listening
+    server (port, hostname, appIndex…) are named in the terminal as needing a restart."""
+    root = project({
+        "index.html": page(), "main.js": "", "gen/out.js": "0",
+        "lunar.config.lua": 'return { ignore = { "*.log" } }\n',
+    })
+    server = serve_watching(make_server, root)
+    ws = listeners(server)
+    (root / "gen" / "out.js").write_text("1")  # not ignored yet
+    wait_until(lambda: len(ws.reloads()) == 1, 3, "a reload for gen/out.js")
+
+    write(root / "lunar.config.lua", 'return { ignore = { "*.log", "gen/**" }, appIndex = "index.html" }\n')
+    server.wait_for_output("restart Lunar to apply it", timeout=3)
+    assert "appIndex changed" in server.output()
+    time.sleep(SETTLE)
+    count = len(ws.reloads())
+    (root / "gen" / "out.js").write_text("2")
+    time.sleep(SETTLE)
+    assert len(ws.reloads()) == count, "a file the edited config ignores reloaded the pages"
+    (root / "main.js").write_text("1")  # control
+    wait_until(lambda: len(ws.reloads()) == count + 1, 3, "the control reload")
