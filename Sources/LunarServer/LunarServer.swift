@@ -91,7 +91,7 @@ public final class LunarServer: Sendable {
             lua.budgetMilliseconds = limits.1
         }
         let hub = Hub(bootID: String(UInt64.random(in: 1 ... UInt64.max), radix: 36), logger: logger)
-        let host = try await PluginHost.make(executor: executor, hub: hub, logger: logger)
+        let host = try await PluginHost.make(executor: executor, hub: hub, logger: logger, deferWake: EndOfTick.run)
         return LunarServer(config: config, options: options, executor: executor, hub: hub, host: host, logger: logger)
     }
 

@@ -19,6 +19,9 @@ public final class PluginHost: Sendable {
     public let hub: Hub
     private let logger: Logger
     private let runtime: Runtime
+    /// Runs the wake-up of the Lua thread for posted WebSocket events, now or a little later
+    /// (the server batches a network thread's wake-ups, see `EndOfTick`).
+    private let deferWake: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let currentSummary = Mutex(PluginSummary())
     private let watchedFiles = Mutex<Set<String>>([])
     private let inbox = Mutex(Inbox())
@@ -44,7 +47,8 @@ public final class PluginHost: Sendable {
         .map { URL(fileURLWithPath: $0).appendingPathComponent("Sources/PluginHost/lua/host.lua").path }
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("lua/host.lua").path
 
-    private init(executor: LuaExecutor, hub: Hub, logger: Logger, runtime: Runtime) {
+    private init(executor: LuaExecutor, hub: Hub, logger: Logger, runtime: Runtime, deferWake: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        self.deferWake = deferWake
         self.executor = executor
         self.hub = hub
         self.logger = logger
@@ -52,7 +56,10 @@ public final class PluginHost: Sendable {
     }
 
     /// Loads the runtime into the executor's state and installs the host primitives.
-    public static func make(executor: LuaExecutor, hub: Hub, logger: Logger) async throws -> PluginHost {
+    public static func make(
+        executor: LuaExecutor, hub: Hub, logger: Logger,
+        deferWake: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { $0() }
+    ) async throws -> PluginHost {
         let box = HostBox()
         let result: Result<Runtime, LuaError> = await executor.run { lua in
             Result { () throws(LuaError) -> Runtime in
@@ -73,7 +80,7 @@ public final class PluginHost: Sendable {
                 )
             }
         }
-        let host = PluginHost(executor: executor, hub: hub, logger: logger, runtime: try result.get())
+        let host = PluginHost(executor: executor, hub: hub, logger: logger, runtime: try result.get(), deferWake: deferWake)
         box.host = host
         return host
     }
@@ -308,7 +315,7 @@ public final class PluginHost: Sendable {
             inbox.drainScheduled = true
             return true
         }
-        if schedule { executor.submit { lua in self.drainInbox(lua) } }
+        if schedule { deferWake { self.executor.submit { lua in self.drainInbox(lua) } } }
     }
 
     /// Handles the events waiting now; what arrives meanwhile waits for the next turn, so timers
