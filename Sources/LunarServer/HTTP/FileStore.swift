@@ -18,18 +18,20 @@ final class FileStore: Sendable {
     final class StoredFile: Sendable {
         let body: ByteBuffer
         let etag: String
-        let fileExtension: String
+        /// The `Content-Type` its extension gives.
+        let type: String
         /// The file's modification time as an HTTP date.
         let lastModified: String
         fileprivate let identity: Identity
         /// The page or module after Lunar's own rewrites (injection, import.meta.hot), made once.
-        let rewritten = Mutex<[Int: (ByteBuffer, String)]>([:])
+        /// Index 0: with `import.meta.hot`; 1: with the client script injected.
+        let rewritten = Mutex<[(ByteBuffer, String)?]>([nil, nil])
 
         fileprivate init(body: ByteBuffer, identity: Identity, fileExtension: String) {
             self.body = body
             self.etag = ETag.of(body)
             self.identity = identity
-            self.fileExtension = fileExtension
+            self.type = MimeTypes.resolve(fileExtension)
             self.lastModified = HTTPDate.format(seconds: Int(identity.modified / 1_000_000_000))
         }
     }

@@ -21,7 +21,7 @@ enum MimeTypes {
 
     /// A MIME type from an extension ("js", ".js") or a MIME type given as it is ("text/x-foo").
     static func resolve(_ typeOrExtension: String) -> String {
-        if typeOrExtension.contains("/") { return typeOrExtension }
+        if typeOrExtension.utf8.contains(UInt8(ascii: "/")) { return typeOrExtension }
         let key = typeOrExtension.hasPrefix(".") ? String(typeOrExtension.dropFirst()) : typeOrExtension
         return byExtension[key.lowercased()] ?? fallback
     }

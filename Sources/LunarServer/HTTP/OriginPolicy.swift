@@ -1,7 +1,11 @@
 /// The DNS-rebinding and cross-origin rules of SPEC §6.
 struct OriginPolicy: Sendable {
-    /// The configured hostname.
+    /// The configured hostname, lower-cased.
     let hostname: String
+
+    init(hostname: String) {
+        self.hostname = hostname.lowercased()
+    }
 
     /// Splits "host:port", "[::1]:port" or "host" into host and port.
     static func split(_ authority: Substring) -> (host: String, port: Int?) {
@@ -26,7 +30,7 @@ struct OriginPolicy: Sendable {
     func allows(host: String?) -> Bool {
         guard let host, !host.isEmpty else { return true }
         let name = Self.split(Substring(host)).host
-        return name == hostname.lowercased() || name == "localhost" || name.hasSuffix(".localhost") || Self.isIPAddress(name)
+        return name == hostname || name == "localhost" || name.hasSuffix(".localhost") || Self.isIPAddress(name)
     }
 
     private static func loopbackAlias(_ host: String) -> String {

@@ -70,7 +70,7 @@ struct RequestPipeline: Sendable {
         case .file(let file):
             storedFile = file
             body = file.body
-            type = MimeTypes.resolve(file.fileExtension)
+            type = file.type
         case .response(let response):
             return response
         }
@@ -101,10 +101,9 @@ struct RequestPipeline: Sendable {
         default:
             return nil
         }
-        let type = MimeTypes.resolve(file.fileExtension)
-        let (inject, hot) = rewrites(type: type, summary: summary)
+        let (inject, hot) = rewrites(type: file.type, summary: summary)
         let (body, etag) = inject || hot ? rewritten(file, inject: inject) : (file.body, file.etag)
-        return PlainFile(body: body, etag: etag, type: type, lastModified: file.lastModified)
+        return PlainFile(body: body, etag: etag, type: file.type, lastModified: file.lastModified)
     }
 
     /// Lunar's own rewrites a successful body of `type` gets: the client script, `import.meta.hot`.
@@ -185,7 +184,7 @@ struct RequestPipeline: Sendable {
     /// A stored file's rewritten form, made once per file version.
     private func rewritten(_ file: FileStore.StoredFile, inject: Bool) -> (ByteBuffer, String) {
         let key = inject ? 1 : 0
-        if let done = file.rewritten.withLock({ $0[key] }) { return done }
+        if let done = file.rewritten.withLock({ $0[key] }) { return done }  // the common case
         let body = rewrite(file.body, inject: inject)
         let result = (body, ETag.of(body))
         file.rewritten.withLock { $0[key] = result }

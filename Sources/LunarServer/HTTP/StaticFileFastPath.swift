@@ -36,14 +36,15 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch part {
         case .head(let head):
-            if passedOn == 0, let file = plainFile(head) {
+            let isUpgrade = head.headers.contains(name: "upgrade")
+            if passedOn == 0, !isUpgrade, let file = plainFile(head) {
                 answered = true
                 respond(context: context, head: head, file: file)
                 return
             }
             passedOn += 1
             context.fireChannelRead(data)
-            if head.headers.contains(name: "upgrade") {
+            if isUpgrade {
                 // A WebSocket from here on: the HTTP handlers leave the pipeline, so does this one.
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             }
@@ -58,7 +59,7 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func plainFile(_ head: HTTPRequestHead) -> RequestPipeline.PlainFile? {
-        guard head.method == .GET || head.method == .HEAD, !head.headers.contains(name: "upgrade") else { return nil }
+        guard head.method == .GET || head.method == .HEAD else { return nil }
         return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary())
     }
 
