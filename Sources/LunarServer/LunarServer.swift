@@ -192,7 +192,7 @@ public final class LunarServer: Sendable {
         let app = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await pipeline.respond(to: request) },
             server: HTTPServerBuilder { responder in
-                LunarChildChannel(
+                let child = LunarChildChannel(
                     inner: HTTP1WebSocketUpgradeChannel(
                         responder: responder,
                         configuration: .init(http1: .init(idleTimeout: .seconds(120)), ws: webSocketConfiguration)
@@ -201,6 +201,8 @@ public final class LunarServer: Sendable {
                     },
                     fastPath: { [host = self.host] in StaticFileFastPath(pipeline: pipeline, summary: { host.summary }) }
                 )
+                child.warmUp()
+                return child
             },
             configuration: .init(address: .hostname(config.hostname, port: port), serverName: nil),
             onServerRunning: { channel in

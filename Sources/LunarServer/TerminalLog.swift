@@ -24,8 +24,8 @@ enum TerminalLog {
             set { metadata[key] = newValue }
         }
 
-        // swiftlint:disable:next function_parameter_count
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        func log(event: LogEvent) {
+            let (level, message) = (event.level, event.message)
             let name = level == .warning ? "warn" : level.rawValue
             let text = "lunar \(name): \(message)\n"
             if level >= .warning {

@@ -2,6 +2,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 
 /// Hummingbird's HTTP/1 + WebSocket child channel, with ``StaticFileFastPath`` right after
@@ -18,6 +19,17 @@ struct LunarChildChannel: ServerChildChannel {
             try operations.addHandler(MalformedRequestResponder())
             return value
         }
+    }
+
+    /// Sets up one pipeline on an in-memory channel and passes a request through it, once,
+    /// before the server listens: the Swift runtime then makes the generic types this uses on
+    /// one thread. When two event loops made them at once for their first connections, the
+    /// runtime's metadata cache raced and crashed (Swift 6.3, seen in CI).
+    func warmUp() {
+        let channel = EmbeddedChannel()
+        _ = setup(channel: channel, logger: Logger(label: "lunar.warm-up", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try? channel.writeInbound(ByteBuffer(string: "GET /__lunar_warm_up HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+        _ = try? channel.finish()
     }
 
     func handle(value: HTTP1WebSocketUpgradeChannel.Value, logger: Logger) async {
