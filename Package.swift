@@ -72,5 +72,15 @@ let package = Package(
         ),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"]),
         .testTarget(name: "WebSocketHubTests", dependencies: ["WebSocketHub"]),
+        .testTarget(
+            name: "LunarServerTests",
+            dependencies: [
+                "LunarServer", "PluginHost", "LuaBridge", "WebSocketHub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )

@@ -195,7 +195,7 @@ public final class LunarServer: Sendable {
                 let child = LunarChildChannel(
                     inner: HTTP1WebSocketUpgradeChannel(
                         responder: responder,
-                        configuration: .init(http1: .init(idleTimeout: .seconds(120)), ws: webSocketConfiguration)
+                        configuration: .init(http1: .init(idleTimeout: nil), ws: webSocketConfiguration)  // StaticFileFastPath keeps it
                     ) { request, channel, _ in
                         endpoint.shouldUpgrade(request, channel: channel)
                     },

@@ -432,37 +432,31 @@ def test_last_modified_and_if_modified_since(project, make_server):
 
 
 def test_http_1_0_gets_a_1_0_answer_and_the_connection_closes(project, make_server):
+    from test_http_safety import raw_exchange_closed
     root = project({"a.txt": "aaa\n"})
     server = make_server(root, "--no-watch")
-    wire = raw_exchange(server, f"GET /a.txt HTTP/1.0\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
-    assert wire.startswith(b"HTTP/1.0 200"), wire[:200]
-    assert wire.endswith(b"\r\n\r\naaa\n"), wire
-    # Closed by the server: raw_exchange returned before its timeout with one response.
-    assert wire.count(b"HTTP/1.0") == 1
+    fetch(server, "/a.txt")  # in memory now: the event loop answers the next ones
+    for _ in range(2):
+        wire, closed = raw_exchange_closed(server.port, f"GET /a.txt HTTP/1.0\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        assert wire.startswith(b"HTTP/1.0 200"), wire[:200]
+        assert wire.endswith(b"\r\n\r\naaa\n"), wire
+        assert closed, "an HTTP/1.0 request without keep-alive left the connection open"
 
 
 def test_pipelined_requests_answer_in_order_across_plain_and_full_paths(project, make_server):
-    """Plain files (answered on the event loop) and requests that need the full pipeline
-    (a plugin's serve, a 404, a redirect) pipelined on one connection: answers in order."""
-    root = project({
-        "a.txt": "file a\n",
-        "b.txt": "file b\n",
-        "dir/index.html": "<p>dir</p>\n",
-        "lunar.config.lua": (
-            "return { plugins = { { name = 'slow', serve = function(ctx)\n"
-            "  if ctx.path == '/virtual' then\n"
-            "    local t = os.clock() while os.clock() - t < 0.05 do end\n"
-            "    return 'virtual body'\n"
-            "  end\n"
-            "end } } }\n"),
-    })
+    """Plain files in memory (answered on the event loop at once) pipelined with requests the
+    full path answers after a hop through a task (a 404, a redirect, the client module): the
+    answers come back in request order."""
+    root = project({"a.txt": "file a\n", "b.txt": "file b\n", "dir/index.html": "<p>dir</p>\n"})
     server = make_server(root, "--no-watch")
-    paths = ["/a.txt", "/virtual", "/b.txt", "/missing.txt", "/a.txt", "/dir", "/b.txt"]
+    for path in ("/a.txt", "/b.txt"):
+        fetch(server, path)  # read into memory, so the event loop answers them below
+    paths = ["/a.txt", "/missing.txt", "/b.txt", CLIENT_PATH, "/a.txt", "/dir", "/b.txt", "/a.txt"]
     data = b"".join(request_bytes(server, "GET", p) for p in paths[:-1]) \
         + request_bytes(server, "GET", paths[-1], "Connection: close\r\n")
     wire = raw_exchange(server, data, timeout=5)
-    expected = [(b"200", b"file a\n"), (b"200", b"virtual body"), (b"200", b"file b\n"),
-                (b"404", None), (b"200", b"file a\n"), (b"301", None), (b"200", b"file b\n")]
+    expected = [(b"200", b"file a\n"), (b"404", None), (b"200", b"file b\n"), (b"200", None),
+                (b"200", b"file a\n"), (b"301", None), (b"200", b"file b\n"), (b"200", b"file a\n")]
     rest = wire
     for path, (status, body) in zip(paths, expected):
         assert rest.startswith(b"HTTP/1.1 " + status), (path, rest[:300])
@@ -471,12 +465,31 @@ def test_pipelined_requests_answer_in_order_across_plain_and_full_paths(project,
         got, rest = rest[:length], rest[length:]
         if body is not None:
             assert got == body, (path, got)
+        if path == CLIENT_PATH:
+            assert b"export" in got, got[:100]
     assert rest == b"", rest
+
+
+def test_last_modified_on_the_full_path(project, make_server):
+    """With a plugin hook every request takes the full path: the same Last-Modified and
+    If-Modified-Since rules; a 304 there carries no Content-Length either."""
+    root = project({
+        "app.js": "export const a = 1;\n",
+        "lunar.config.lua": "return { plugins = { { name = 'types', resolveMimeType = function(ctx) end } } }\n",
+    })
+    os.utime(root / "app.js", (784111777, 784111777))
+    server = make_server(root, "--no-watch")
+    status, headers, _ = fetch(server, "/app.js")
+    assert status == 200 and headers.get("last-modified") == "Sun, 06 Nov 1994 08:49:37 GMT", headers
+    status, headers, body = fetch(server, "/app.js", headers={"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"})
+    assert status == 304 and body == b"" and "content-length" not in headers, headers
 
 
 def test_plain_file_request_with_a_body_is_answered_and_the_body_skipped(project, make_server):
     root = project({"a.txt": "aaa\n", "b.txt": "bbb\n"})
     server = make_server(root, "--no-watch")
+    for path in ("/a.txt", "/b.txt"):
+        fetch(server, path)  # in memory: the event loop answers below
     body = b"x" * 3000
     data = (f"GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body \
         + request_bytes(server, "GET", "/b.txt", "Connection: close\r\n")

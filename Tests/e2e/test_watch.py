@@ -1025,3 +1025,5 @@ def test_config_edit_applies_ignore_and_names_what_needs_a_restart(make_server, 
     assert len(ws.reloads()) == count, "a file the edited config ignores reloaded the pages"
     (root / "main.js").write_text("1")  # control
     wait_until(lambda: len(ws.reloads()) == count + 1, 3, "the control reload")
+    time.sleep(SETTLE)
+    assert len(ws.reloads()) == count + 1, "a late reload: the ignored file's change came through"

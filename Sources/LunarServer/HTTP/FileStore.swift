@@ -12,6 +12,8 @@ final class FileStore: Sendable {
         case missing
         /// Outside the root through a symbolic link, or unreadable.
         case forbidden
+        /// A file not in memory (or changed since), when only cached files were asked for.
+        case notCached
     }
 
     /// One file's bytes and the tag of those bytes.
@@ -55,8 +57,9 @@ final class FileStore: Sendable {
         return String(cString: resolved)
     }
 
-    /// The file at `segments` (already canonical, see ``RequestPath``).
-    func lookup(_ segments: [String]) -> Lookup {
+    /// The file at `segments` (already canonical, see ``RequestPath``). With `cachedOnly`, a
+    /// file that is not in memory is not read (the caller must not block on the disk).
+    func lookup(_ segments: [String], cachedOnly: Bool = false) -> Lookup {
         let path = segments.isEmpty ? root : root + "/" + segments.joined(separator: "/")
         var info = stat()
         guard stat(path, &info) == 0 else { return .missing }
@@ -69,6 +72,7 @@ final class FileStore: Sendable {
         if let stored = cache.withLock({ $0[path] }), stored.identity == identity {
             return .file(stored)
         }
+        if cachedOnly { return .notCached }
         guard let real = Self.realPath(path), real.hasPrefix(root + "/") else { return .forbidden }
         guard let data = FileManager.default.contents(atPath: real) else { return .forbidden }
         let stored = StoredFile(

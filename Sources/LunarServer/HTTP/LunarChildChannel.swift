@@ -25,7 +25,9 @@ struct LunarChildChannel: ServerChildChannel {
     /// through them, once, before the server listens: the Swift runtime then makes the generic
     /// types these use on one thread. When two event loops made them at once for their first
     /// connections, the runtime's metadata cache raced and crashed (Swift 6.3, seen in CI).
-    /// The upgrade's handler never runs (`handle` is not called): no client joins the hub.
+    /// The upgrade's handler never runs (`handle` is not called): no client joins the hub. A
+    /// mitigation: types first met later (Hummingbird's request loop, the socket handlers) are
+    /// not warmed.
     func warmUp() {
         let requests = [
             "GET /__lunar_warm_up HTTP/1.1\r\nHost: localhost\r\n\r\n",

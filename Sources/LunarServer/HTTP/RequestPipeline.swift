@@ -82,28 +82,31 @@ struct RequestPipeline: Sendable {
         let body: ByteBuffer
         let etag: String
         let type: String
-        let lastModified: String
+        /// The file's date, when the body is the file's own bytes (not rewritten).
+        let lastModified: String?
     }
 
     /// The file a GET or HEAD names when the file store alone answers it: no plugin hook, no
     /// redirect, no error, not the app index. Nil sends the request down the full path. Shared
-    /// by ``respond(to:)`` and the event loop's ``StaticFileFastPath``.
-    func plainFile(target: String, authority: String?, summary: PluginSummary) -> PlainFile? {
+    /// by ``respond(to:)`` and the event loop's ``StaticFileFastPath``, which passes
+    /// `cachedOnly` (a file not in memory yet is read off the event loop, by the full path).
+    func plainFile(target: String, authority: String?, summary: PluginSummary, cachedOnly: Bool = false) -> PlainFile? {
         guard !summary.serve, !summary.transform, !summary.resolveMimeType, policy.allows(host: authority),
-              let path = try? RequestPath(target: target), path.path != ResponseRewriters.clientPath else { return nil }
+              let path = try? RequestPath(target: target), path.path != ResponseRewriters.clientPath, path.path != "/wds"
+        else { return nil }
         let file: FileStore.StoredFile
-        switch store.lookup(path.segments) {
+        switch store.lookup(path.segments, cachedOnly: cachedOnly) {
         case .file(let found):
             file = found
         case .directory where path.hasTrailingSlash || path.segments.isEmpty:
-            guard case .file(let index) = store.lookup(path.segments + ["index.html"]) else { return nil }
+            guard case .file(let index) = store.lookup(path.segments + ["index.html"], cachedOnly: cachedOnly) else { return nil }
             file = index
         default:
             return nil
         }
         let (inject, hot) = rewrites(type: file.type, summary: summary)
         let (body, etag) = inject || hot ? rewritten(file, inject: inject) : (file.body, file.etag)
-        return PlainFile(body: body, etag: etag, type: file.type, lastModified: file.lastModified)
+        return PlainFile(body: body, etag: etag, type: file.type, lastModified: etag == file.etag ? file.lastModified : nil)
     }
 
     /// Lunar's own rewrites a successful body of `type` gets: the client script, `import.meta.hot`.
@@ -130,7 +133,7 @@ struct RequestPipeline: Sendable {
             if case .file(let index) = store.lookup(path.segments + ["index.html"]) { return .file(index) }
         case .forbidden:
             return .response(Self.text(.forbidden, "403 Forbidden.\n"))
-        case .missing:
+        case .missing, .notCached:
             break
         }
         if let appIndex, request.method == .get, !(path.segments.last ?? "").contains("."),
@@ -178,7 +181,9 @@ struct RequestPipeline: Sendable {
                 etag = file?.etag
             }
         }
-        return finalize(request, body: body, etag: etag, lastModified: file?.lastModified, type: type, status: status, headers: headers, isHead: isHead)
+        // A date only for the file's own bytes: a rewritten body may change while the file does not.
+        let lastModified = file.flatMap { etag == $0.etag ? $0.lastModified : nil }
+        return finalize(request, body: body, etag: etag, lastModified: lastModified, type: type, status: status, headers: headers, isHead: isHead)
     }
 
     /// A stored file's rewritten form, made once per file version.
@@ -214,8 +219,9 @@ struct RequestPipeline: Sendable {
             ifNoneMatch: request.headers[.ifNoneMatch], ifModifiedSince: request.headers[.ifModifiedSince],
             etag: tag, lastModified: success ? lastModified : nil
         ) {
-            headers[.contentLength] = nil
-            return Response(status: .notModified, headers: headers)
+            var response = Response(status: .notModified, headers: headers)
+            response.headers[.contentLength] = nil  // a 304 has no body, and says nothing of its length
+            return response
         }
         if isHead {
             var response = Response(status: status, headers: headers, body: ResponseBody())

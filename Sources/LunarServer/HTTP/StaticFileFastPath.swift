@@ -9,7 +9,9 @@ import PluginHost
 /// hooks, redirects, errors, WebSocket upgrades).
 ///
 /// Sits right after NIO's HTTP/1 decoder. Responses leave in request order: while a request
-/// passed on is unanswered, later ones are passed on too.
+/// passed on is unanswered, later ones are passed on too. It also keeps the connection's idle
+/// timeout, since Hummingbird's own sees only the requests passed on: a connection with no
+/// traffic for `idleTimeout` and nothing in flight is closed.
 final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -22,14 +24,49 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var passedOn = 0
     /// The body and end of a request answered here are dropped.
     private var answered = false
+    /// A request's head came and its end not yet.
+    private var inRequest = false
+    private let idleTimeout: TimeAmount
+    private var lastActive = NIODeadline.uptimeNanoseconds(0)
+    private var idleCheck: Scheduled<Void>?
 
-    init(pipeline: RequestPipeline, summary: @escaping @Sendable () -> PluginSummary) {
+    init(pipeline: RequestPipeline, idleTimeout: TimeAmount = .seconds(120), summary: @escaping @Sendable () -> PluginSummary) {
         self.pipeline = pipeline
+        self.idleTimeout = idleTimeout
         self.summary = summary
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        lastActive = context.eventLoop.now
+        checkIdle(context: context, after: idleTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    private func checkIdle(context: ChannelHandlerContext, after delay: TimeAmount) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context) = bound.value
+            let quiet = context.eventLoop.now - handler.lastActive
+            if quiet >= handler.idleTimeout, handler.passedOn == 0, !handler.inRequest {
+                context.close(promise: nil)
+            } else {
+                handler.checkIdle(context: context, after: max(handler.idleTimeout - quiet, .seconds(1)))
+            }
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActive = context.eventLoop.now
         let part = unwrapInboundIn(data)
+        switch part {
+        case .head: inRequest = true
+        case .end: inRequest = false
+        case .body: break
+        }
         if answered {
             if case .end = part { answered = false }
             return
@@ -54,13 +91,14 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        lastActive = context.eventLoop.now
         if case .end = unwrapOutboundIn(data) { passedOn = max(0, passedOn - 1) }
         context.write(data, promise: promise)
     }
 
     private func plainFile(_ head: HTTPRequestHead) -> RequestPipeline.PlainFile? {
         guard head.method == .GET || head.method == .HEAD else { return nil }
-        return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary())
+        return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary(), cachedOnly: true)
     }
 
     private func respond(context: ChannelHandlerContext, head request: HTTPRequestHead, file: RequestPipeline.PlainFile) {
@@ -69,7 +107,7 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Content-Type", value: file.type)
         headers.add(name: "Cache-Control", value: "no-cache")
         headers.add(name: "ETag", value: file.etag)
-        headers.add(name: "Last-Modified", value: file.lastModified)
+        if let lastModified = file.lastModified { headers.add(name: "Last-Modified", value: lastModified) }
         headers.add(name: "Date", value: HTTPDate.now())
         let keepAlive = request.isKeepAlive
         if !keepAlive {
@@ -78,7 +116,8 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let fresh = Revalidation.isFresh(
-            ifNoneMatch: request.headers.first(name: "if-none-match"), ifModifiedSince: request.headers.first(name: "if-modified-since"),
+            ifNoneMatch: Self.joined(request.headers[canonicalForm: "if-none-match"]),
+            ifModifiedSince: request.headers.first(name: "if-modified-since"),
             etag: file.etag, lastModified: file.lastModified
         )
         let status: HTTPResponseStatus = fresh ? .notModified : .ok
@@ -93,5 +132,10 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             done.whenComplete { _ in loopBound.value.close(promise: nil) }
         }
+    }
+
+    /// A list header's values as one (nil when absent), as HTTP combines repeated fields.
+    private static func joined(_ values: [Substring]) -> String? {
+        values.isEmpty ? nil : values.joined(separator: ", ")
     }
 }
