@@ -116,7 +116,7 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let fresh = Revalidation.isFresh(
-            ifNoneMatch: Self.joined(request.headers[canonicalForm: "if-none-match"]),
+            ifNoneMatch: Self.joined(request.headers["if-none-match"]),
             ifModifiedSince: request.headers.first(name: "if-modified-since"),
             etag: file.etag, lastModified: file.lastModified
         )
@@ -135,7 +135,7 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A list header's values as one (nil when absent), as HTTP combines repeated fields.
-    private static func joined(_ values: [Substring]) -> String? {
-        values.isEmpty ? nil : values.joined(separator: ", ")
+    private static func joined(_ values: [String]) -> String? {
+        values.count < 2 ? values.first : values.joined(separator: ", ")
     }
 }
