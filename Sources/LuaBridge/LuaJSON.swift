@@ -212,6 +212,20 @@ struct JSONDecoding {
         LuaArgumentError(argument: 1, "invalid JSON: \(message) at character \(position + 1)")
     }
 
+    /// JSON text is UTF-8 (RFC 8259 §8.1); Lua strings are bytes, so it is checked here.
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.contains(where: { $0 >= 0x80 }) else { return true }
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
     private func unexpected() -> LuaArgumentError {
         guard position < input.count else { return fail("unexpected end") }
         let byte = input[position]
@@ -365,6 +379,7 @@ struct JSONDecoding {
         }
         if position < input.count, input[position] == UInt8(ascii: "\"") {
             let slice = UnsafeBufferPointer(rebasing: input[start ..< position])
+            guard Self.isValidUTF8(slice) else { position = start; throw fail("a string that is not valid UTF-8") }
             _ = slice.withMemoryRebound(to: CChar.self) { lua_pushlstring(L, $0.baseAddress, $0.count) }
             position += 1
             return
@@ -376,6 +391,7 @@ struct JSONDecoding {
             position += 1
             switch byte {
             case UInt8(ascii: "\""):
+                guard bytes.withUnsafeBufferPointer(Self.isValidUTF8) else { position = start; throw fail("a string that is not valid UTF-8") }
                 state.push(bytes: bytes)
                 return
             case 92:

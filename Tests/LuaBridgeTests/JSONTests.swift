@@ -172,6 +172,17 @@ final class JSONTests: XCTestCase {
         XCTAssertContains(failure(lua, "return json.decode({})")?.message, "string expected, got table")
     }
 
+    /// JSON text is UTF-8: a Lua string with other bytes in a JSON string is refused, with
+    /// or without escapes around them; valid multi-byte text passes.
+    func testInvalidUTF8InsideStringsIsRefused() throws {
+        for chunk in [#"return json.decode('["a\xff"]')"#, #"return json.decode('{"k\xc3": 1}')"#,
+                      #"return json.decode('"\\n\xed\xa0\x80"')"#] {
+            XCTAssertContains(failure(lua, chunk)?.message, "not valid UTF-8")
+        }
+        XCTAssertEqual(try lua.run(#"return json.decode('["h\xc3\xa9 \xe2\x9c\x93", "\\t\xf0\x9f\x8c\x99"]')[2]"#),
+                       ["\t🌙"])
+    }
+
     func testDecodingDepthIsLimitedWithoutCrashing() throws {
         XCTAssertEqual(try first(lua, "return #json.encode(json.decode(('['):rep(1000) .. (']'):rep(1000)))"), 2000)
         XCTAssertContains(failure(lua, "return json.decode(('['):rep(1001) .. (']'):rep(1001))")?.message, "nested deeper than 1000")
