@@ -123,6 +123,15 @@ final class StaticFileFastPathTests: XCTestCase {
         XCTAssertFalse(channel.isActive, "an idle connection stayed open")
     }
 
+    func testAClientStalledMidRequestIsCutOff() throws {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/upload")
+        head.headers.add(name: "Content-Length", value: "1000")
+        try channel.writeInbound(HTTPServerRequestPart.head(head))  // and no body ever comes
+        XCTAssertEqual(try passedOn(), ["/upload"])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        XCTAssertFalse(channel.isActive, "a request that never finished kept the connection open")
+    }
+
     func testTrafficKeepsTheConnectionOpen() throws {
         for _ in 0 ..< 5 {
             channel.embeddedEventLoop.advanceTime(by: .seconds(6))

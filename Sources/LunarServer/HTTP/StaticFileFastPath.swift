@@ -11,7 +11,7 @@ import PluginHost
 /// Sits right after NIO's HTTP/1 decoder. Responses leave in request order: while a request
 /// passed on is unanswered, later ones are passed on too. It also keeps the connection's idle
 /// timeout, since Hummingbird's own sees only the requests passed on: a connection with no
-/// traffic for `idleTimeout` and nothing in flight is closed.
+/// traffic for `idleTimeout` is closed, unless the full path still owes it an answer.
 final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -51,7 +51,9 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.scheduleTask(in: delay) {
             let (handler, context) = bound.value
             let quiet = context.eventLoop.now - handler.lastActive
-            if quiet >= handler.idleTimeout, handler.passedOn == 0, !handler.inRequest {
+            // Not while the full path still owes an answer; a client stalled mid-request is cut off.
+            let owed = handler.passedOn > 0 && !handler.inRequest
+            if quiet >= handler.idleTimeout, !owed {
                 context.close(promise: nil)
             } else {
                 handler.checkIdle(context: context, after: max(handler.idleTimeout - quiet, .seconds(1)))
