@@ -498,3 +498,16 @@ def test_plain_file_request_with_a_body_is_answered_and_the_body_skipped(project
     assert first.startswith(b"HTTP/1.1 200"), wire[:200]
     assert rest.startswith(b"aaa\nHTTP/1.1 200"), wire
     assert rest.endswith(b"bbb\n"), wire
+
+
+def test_no_last_modified_for_a_rewritten_body(project, make_server):
+    """A body Lunar rewrote (the import.meta.hot prelude, the injected client) may change while
+    the file does not: it is tagged by its bytes only. The file's own bytes carry its date."""
+    root = project({"hot.js": "if (import.meta.hot) { import.meta.hot.on('x', () => {}) }\n",
+                    "plain.js": "export const a = 1;\n"})
+    server = make_server(root, "--no-watch")
+    for _ in range(2):  # the full path first, then the event loop's
+        _, hot, body = fetch(server, "/hot.js")
+        assert b"__lunar_hot" in body and "last-modified" not in hot and hot.get("etag"), hot
+        _, plain, _ = fetch(server, "/plain.js")
+        assert plain.get("last-modified"), plain
