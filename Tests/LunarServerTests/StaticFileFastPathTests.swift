@@ -23,12 +23,13 @@ final class StaticFileFastPathTests: XCTestCase {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let hub = Hub(bootID: "test", logger: logger)
         let host = try await PluginHost.make(executor: executor, hub: hub, logger: logger)
+        let store = FileStore(root: root.path)
         let pipeline = RequestPipeline(
-            host: host, store: FileStore(root: root.path), policy: OriginPolicy(hostname: "127.0.0.1"),
+            host: host, store: store, policy: OriginPolicy(hostname: "127.0.0.1"),
             appIndex: nil, injectionAllowed: true, clientModule: ByteBuffer()
         )
         // The full path reads (and caches) a file first; the fast path answers only cached files.
-        _ = pipeline.plainFile(target: "/a.txt", authority: nil, summary: PluginSummary())
+        _ = store.lookup(["a.txt"])
         channel = EmbeddedChannel(handler: StaticFileFastPath(pipeline: pipeline, idleTimeout: .seconds(10), summary: { PluginSummary() }))
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
     }

@@ -591,15 +591,19 @@ def test_config_edit_reloads_plugins(make_server, project):
     assert get(server, "/extra").text == "e2"
 
 
+def far_plugin(answer):
+    """A plugin that answers GET /far with `answer`."""
+    return ('return { name = "far", serve = function(ctx)\n'
+            f'  if ctx.path == "/far" then return "{answer}" end end }}\n')
+
+
 def test_plugin_outside_root_is_watched(make_server, project, tmp_path):
     root = project({"index.html": page(), "main.js": ""})
     outside = tmp_path / "elsewhere"
-    write(outside / "far.lua", 'return { name = "far", serve = function(ctx)\n'
-                               '  if ctx.path == "/far" then return "f1" end end }\n')
+    write(outside / "far.lua", far_plugin("f1"))
     server = serve_watching(make_server, root, "--plugin", str(outside / "far.lua"))
     assert get(server, "/far").text == "f1"
-    write(outside / "far.lua", 'return { name = "far", serve = function(ctx)\n'
-                               '  if ctx.path == "/far" then return "f2" end end }\n')
+    write(outside / "far.lua", far_plugin("f2"))
     wait_for_body(server, "/far", "f2")
 
 
@@ -611,13 +615,11 @@ def test_plugin_outside_root_added_by_config_edit_is_watched(make_server, projec
         "lunar.config.lua": 'return { plugins = { } }\n',
     })
     shared = tmp_path / "shared-plugins"
-    write(shared / "far.lua", 'return { name = "far", serve = function(ctx)\n'
-                              '  if ctx.path == "/far" then return "f1" end end }\n')
+    write(shared / "far.lua", far_plugin("f1"))
     server = serve_watching(make_server, root)
     write(root / "lunar.config.lua", f'return {{ plugins = {{ "{shared}/far.lua" }} }}\n')
     wait_for_body(server, "/far", "f1")
-    write(shared / "far.lua", 'return { name = "far", serve = function(ctx)\n'
-                              '  if ctx.path == "/far" then return "f2" end end }\n')
+    write(shared / "far.lua", far_plugin("f2"))
     wait_for_body(server, "/far", "f2")
 
 
@@ -629,8 +631,7 @@ def test_config_edit_adding_plugin_paths_is_honoured(make_server, project, tmp_p
         "lunar.config.lua": 'return { plugins = { } }\n',
     })
     shared = tmp_path / "shared-plugins"
-    write(shared / "far.lua", 'return { name = "far", serve = function(ctx)\n'
-                              '  if ctx.path == "/far" then return "f1" end end }\n')
+    write(shared / "far.lua", far_plugin("f1"))
     server = serve_watching(make_server, root)
     write(root / "lunar.config.lua",
           f'return {{ pluginPaths = {{ "{shared}" }}, plugins = {{ "far" }} }}\n')

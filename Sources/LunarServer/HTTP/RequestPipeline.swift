@@ -20,9 +20,6 @@ struct RequestPipeline: Sendable {
         let isHead = request.method == .head
         let target = request.head.path ?? "/"
         let authority = request.head.authority
-        if request.method == .get || isHead, let plain = plainFile(target: target, authority: authority, summary: summary) {
-            return finalize(request, body: plain.body, etag: plain.etag, lastModified: plain.lastModified, type: plain.type, status: .ok, headers: [:], isHead: isHead)
-        }
         guard policy.allows(host: authority) else {
             return Self.text(.forbidden, "403 Forbidden: this server answers only to its own host name, localhost or an IP address.\n")
         }
@@ -39,6 +36,9 @@ struct RequestPipeline: Sendable {
         }
         if path.path == "/wds" {
             return Self.text(.upgradeRequired, "426 Upgrade Required: /wds is Lunar's WebSocket endpoint.\n")
+        }
+        if request.method == .get || isHead, let plain = plainFile(path, summary: summary) {
+            return finalize(request, body: plain.body, etag: plain.etag, lastModified: plain.lastModified, type: plain.type, status: .ok, headers: [:], isHead: isHead)
         }
 
         // What the plugins see of the request, built only when some hook will look at it.
@@ -86,14 +86,19 @@ struct RequestPipeline: Sendable {
         let lastModified: String?
     }
 
+    /// For the event loop's ``StaticFileFastPath``: the plain file a raw request target names,
+    /// after the checks ``respond(to:)`` makes first (Host, canonical path, Lunar's own paths);
+    /// only files already in memory (one not read yet is read off the event loop, by the full path).
+    func plainFile(target: String, authority: String?, summary: PluginSummary) -> PlainFile? {
+        guard policy.allows(host: authority), let path = try? RequestPath(target: target),
+              path.path != ResponseRewriters.clientPath, path.path != "/wds" else { return nil }
+        return plainFile(path, summary: summary, cachedOnly: true)
+    }
+
     /// The file a GET or HEAD names when the file store alone answers it: no plugin hook, no
-    /// redirect, no error, not the app index. Nil sends the request down the full path. Shared
-    /// by ``respond(to:)`` and the event loop's ``StaticFileFastPath``, which passes
-    /// `cachedOnly` (a file not in memory yet is read off the event loop, by the full path).
-    func plainFile(target: String, authority: String?, summary: PluginSummary, cachedOnly: Bool = false) -> PlainFile? {
-        guard !summary.serve, !summary.transform, !summary.resolveMimeType, policy.allows(host: authority),
-              let path = try? RequestPath(target: target), path.path != ResponseRewriters.clientPath, path.path != "/wds"
-        else { return nil }
+    /// redirect, no error, not the app index. Nil sends the request down the full path.
+    private func plainFile(_ path: RequestPath, summary: PluginSummary, cachedOnly: Bool = false) -> PlainFile? {
+        guard !summary.serve, !summary.transform, !summary.resolveMimeType else { return nil }
         let file: FileStore.StoredFile
         switch store.lookup(path.segments, cachedOnly: cachedOnly) {
         case .file(let found):

@@ -100,7 +100,7 @@ final class StaticFileFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func plainFile(_ head: HTTPRequestHead) -> RequestPipeline.PlainFile? {
         guard head.method == .GET || head.method == .HEAD else { return nil }
-        return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary(), cachedOnly: true)
+        return pipeline.plainFile(target: head.uri, authority: head.headers.first(name: "host"), summary: summary())
     }
 
     private func respond(context: ChannelHandlerContext, head request: HTTPRequestHead, file: RequestPipeline.PlainFile) {
